@@ -1,0 +1,124 @@
+package cgroupfs
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/opencontainers/cgroups"
+	"golang.org/x/sys/unix"
+)
+
+// FS is one cgroup mount: its root and version. On v1 the memory controller
+// lives in Root/memory, on v2 in Root itself.
+type FS struct {
+	Root    string
+	Version int
+}
+
+// Detect decides the cgroup version of root: "auto" looks at the filesystem
+// (cgroup2 magic, or a cgroup.controllers file at the top) and at the
+// layout (a memory/ directory means v1); "1" and "2" are taken as given.
+func Detect(root, want string) (*FS, error) {
+	switch want {
+	case "1":
+		return &FS{Root: root, Version: 1}, nil
+	case "2":
+		return &FS{Root: root, Version: 2}, nil
+	case "auto", "":
+	default:
+		return nil, fmt.Errorf("cgroup version %q is not allowed; allowed: auto, 1, 2", want)
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(root, &st); err != nil {
+		return nil, fmt.Errorf("cgroup root %q: %w", root, err)
+	}
+	if st.Type == unix.CGROUP2_SUPER_MAGIC {
+		return &FS{Root: root, Version: 2}, nil
+	}
+	if fi, err := os.Stat(filepath.Join(root, "memory")); err == nil && fi.IsDir() {
+		return &FS{Root: root, Version: 1}, nil
+	}
+	if _, err := os.Stat(filepath.Join(root, "cgroup.controllers")); err == nil {
+		return &FS{Root: root, Version: 2}, nil
+	}
+	return nil, fmt.Errorf("cgroup root %q: no cgroup v2 mount and no v1 memory hierarchy found", root)
+}
+
+// IsCgroupFilesystem tells whether dir is on a cgroup (v1 or v2) filesystem.
+// A root elsewhere (a test tree in a temporary directory) is written as plain
+// files.
+func IsCgroupFilesystem(dir string) bool {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return false
+	}
+	return st.Type == unix.CGROUP2_SUPER_MAGIC || st.Type == unix.CGROUP_SUPER_MAGIC
+}
+
+// UseTestTree lets the cgroups library write into a root that is not a cgroup
+// filesystem (a directory laid out like one, in tests). It is process-wide.
+func UseTestTree() { cgroups.TestMode = true }
+
+// MemoryDir is the absolute directory of rel in the memory hierarchy.
+func (f *FS) MemoryDir(rel string) string {
+	if f.Version == 1 {
+		return filepath.Join(f.Root, "memory", rel)
+	}
+	return filepath.Join(f.Root, rel)
+}
+
+// Read returns the trimmed content of a memory controller file.
+func (f *FS) Read(rel, file string) (string, error) {
+	s, err := cgroups.ReadFile(f.MemoryDir(rel), file)
+	if err != nil {
+		return "", fmt.Errorf("failed to read %s: %w", filepath.Join(f.MemoryDir(rel), file), err)
+	}
+	return strings.TrimSpace(s), nil
+}
+
+// ReadInt reads a file holding one integer; "max" reads as -1.
+func (f *FS) ReadInt(rel, file string) (int64, error) {
+	s, err := f.Read(rel, file)
+	if err != nil {
+		return 0, err
+	}
+	if s == "max" {
+		return -1, nil
+	}
+	v, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("failed to parse %s: %q is not an integer", filepath.Join(f.MemoryDir(rel), file), s)
+	}
+	return v, nil
+}
+
+// Write writes value unless the file already holds it. It reports whether it
+// wrote. Errors name the file and value and wrap the cause, so
+// errors.Is(err, os.ErrNotExist) tells a vanished cgroup.
+func (f *FS) Write(rel, file, value string) (bool, error) {
+	dir := f.MemoryDir(rel)
+	if cur, err := cgroups.ReadFile(dir, file); err == nil && strings.TrimSpace(cur) == value {
+		return false, nil
+	} else if err != nil && errors.Is(err, os.ErrNotExist) {
+		return false, fmt.Errorf("failed to write %q to %s: %w", value, filepath.Join(dir, file), err)
+	}
+	if err := cgroups.WriteFile(dir, file, value); err != nil {
+		return false, fmt.Errorf("failed to write %q to %s: %w", value, filepath.Join(dir, file), err)
+	}
+	return true, nil
+}
+
+// Exists tells whether a file exists in rel's memory directory.
+func (f *FS) Exists(rel, file string) bool {
+	_, err := os.Stat(filepath.Join(f.MemoryDir(rel), file))
+	return err == nil
+}
+
+// IsGone tells whether err means the cgroup (or file) no longer exists.
+func IsGone(err error) bool {
+	return errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ENODEV)
+}

@@ -1,0 +1,115 @@
+// Package policy turns plain facts about a pod, a container and the node into
+// the memory QoS values the container should get. It is pure: no I/O, no
+// clocks, no globals. The NRI handlers, Synchronize, the reconciler and
+// `explain` all call the same functions.
+package policy
+
+import (
+	"strings"
+)
+
+// Labels and annotations read by the policy.
+const (
+	// LabelClass is the pod label that opts a pod into a class.
+	LabelClass = "memqos.nri.io/class"
+	// AnnotationClassPrefix + container name overrides the class of one container.
+	AnnotationClassPrefix = "memqos.nri.io/class.container."
+	// AnnotationRequest gives the memory request of every container of the pod.
+	AnnotationRequest = "memqos.nri.io/memory-request"
+	// AnnotationRequestPrefix + container name gives one container's memory request.
+	AnnotationRequestPrefix = "memqos.nri.io/memory-request.container."
+	// AnnotationOverrideInfix separates an override key from the container name:
+	// memqos.nri.io/<key>.container.<name>, for keys in config.OverrideKeys.
+	AnnotationOverrideInfix = ".container."
+	// AnnotationPrefix is the prefix of every annotation of this plugin.
+	AnnotationPrefix = "memqos.nri.io/"
+	// AnnotationRecordedRequest is set on the container at creation with the
+	// request resolved then, so that later events (resize, Synchronize after a
+	// restart) do not mistake the plugin's own memory.min for kubelet's.
+	AnnotationRecordedRequest = "memqos.nri.io/resolved-request"
+	// LabelKoordinatorQoS is Koordinator's pod QoS label.
+	LabelKoordinatorQoS = "koordinator.sh/qosClass"
+)
+
+// QOSClass is the Kubernetes QoS class of a pod.
+type QOSClass string
+
+// Kubernetes QoS classes; QOSUnknown when the cgroup parent does not tell.
+const (
+	QOSGuaranteed QOSClass = "Guaranteed"
+	QOSBurstable  QOSClass = "Burstable"
+	QOSBestEffort QOSClass = "BestEffort"
+	QOSUnknown    QOSClass = ""
+)
+
+// Pod holds what the policy needs to know about a pod.
+type Pod struct {
+	Namespace    string
+	Name         string
+	UID          string
+	Labels       map[string]string
+	Annotations  map[string]string
+	CgroupParent string
+}
+
+// Container holds what the policy needs to know about a container.
+type Container struct {
+	Name string
+	// Annotations are the container's own (not the pod's).
+	Annotations map[string]string
+	// Limit is the memory limit in bytes; 0 means none.
+	Limit int64
+	// Unified is the cgroup v2 unified map the runtime already has (kubelet's keys).
+	Unified map[string]string
+	// OOMScoreAdj as set by kubelet, if known.
+	OOMScoreAdj *int64
+}
+
+// Node holds node-wide facts.
+type Node struct {
+	// MemTotal is node memory in bytes (/proc/meminfo MemTotal).
+	MemTotal int64
+	// Allocatable is what the memory.high formula uses for containers
+	// without a limit; 0 means MemTotal.
+	Allocatable int64
+	// PageSize in bytes; 0 means 4096.
+	PageSize int64
+	// PromisedMin is the memory.min already promised to other containers.
+	PromisedMin int64
+}
+
+func (n Node) pageSize() int64 {
+	if n.PageSize > 0 {
+		return n.PageSize
+	}
+	return 4096
+}
+
+func (n Node) allocatable() int64 {
+	if n.Allocatable > 0 {
+		return n.Allocatable
+	}
+	return n.MemTotal
+}
+
+// KubeQOS derives the Kubernetes QoS class from a pod's cgroup parent, for the
+// cgroupfs driver (/kubepods/burstable/pod<uid>) and the systemd driver
+// (kubepods-burstable-pod<uid>.slice) alike.
+func KubeQOS(cgroupParent string) QOSClass {
+	kube := false
+	for _, c := range strings.FieldsFunc(cgroupParent, func(r rune) bool { return r == '/' }) {
+		c = strings.TrimSuffix(c, ".slice")
+		switch {
+		case c == "burstable" || strings.HasPrefix(c, "kubepods-burstable"):
+			return QOSBurstable
+		case c == "besteffort" || strings.HasPrefix(c, "kubepods-besteffort"):
+			return QOSBestEffort
+		case c == "kubepods" || strings.HasPrefix(c, "kubepods-"):
+			kube = true
+		}
+	}
+	if kube {
+		return QOSGuaranteed
+	}
+	return QOSUnknown
+}

@@ -1,0 +1,74 @@
+package policy
+
+import "strconv"
+
+// Unified cgroup v2 file names the plugin owns.
+const (
+	FileMin      = "memory.min"
+	FileLow      = "memory.low"
+	FileHigh     = "memory.high"
+	FileSwapMax  = "memory.swap.max"
+	FileOOMGroup = "memory.oom.group"
+)
+
+// UnifiedV2 returns the keys to merge into the container's unified map on
+// cgroup v2. Keys the decision does not set are absent, so the runtime's
+// (kubelet's) values for them stay. cgroup v2 has no swappiness: a class that
+// asks for swappiness 0 without a swap setting gets memory.swap.max=0.
+func (d *Decision) UnifiedV2() map[string]string {
+	u := map[string]string{}
+	if d.Min != nil {
+		u[FileMin] = strconv.FormatInt(*d.Min, 10)
+	}
+	if d.Low != nil {
+		u[FileLow] = strconv.FormatInt(*d.Low, 10)
+	}
+	if d.High != nil {
+		u[FileHigh] = strconv.FormatInt(*d.High, 10)
+	}
+	switch {
+	case d.Swap != nil && d.Swap.Max:
+		u[FileSwapMax] = "max"
+	case d.Swap != nil:
+		u[FileSwapMax] = strconv.FormatInt(d.Swap.Bytes, 10)
+	case d.Swappiness != nil && *d.Swappiness == 0:
+		u[FileSwapMax] = "0"
+	}
+	if d.OOMGroup {
+		u[FileOOMGroup] = "1"
+	}
+	return u
+}
+
+// V1Values are what the plugin writes into a container's cgroup v1 memory
+// directory itself, because NRI's spec generator drops swappiness and
+// reservation at creation. Nil means "leave alone".
+type V1Values struct {
+	// SoftLimit (memory.soft_limit_in_bytes) is the protected request:
+	// the larger of memory.min and memory.low.
+	SoftLimit *int64
+	// Swappiness (memory.swappiness).
+	Swappiness *int64
+	// MemSwLimit (memory.memsw.limit_in_bytes) = limit + swap; -1 unlimited.
+	// Only when the container has a limit; written only where the kernel
+	// accounts swap.
+	MemSwLimit *int64
+}
+
+// V1 returns the values for cgroup v1. memory.high, memory.oom.group and
+// memory.min have no v1 file; protection becomes the soft limit.
+func (d *Decision) V1() V1Values {
+	var v V1Values
+	if d.Min != nil || d.Low != nil {
+		v.SoftLimit = ptr(max(d.ProtectedMin(), d.ProtectedLow()))
+	}
+	v.Swappiness = d.Swappiness
+	if d.Swap != nil && d.Limit > 0 {
+		if d.Swap.Max {
+			v.MemSwLimit = ptr(int64(-1))
+		} else {
+			v.MemSwLimit = ptr(d.Limit + d.Swap.Bytes)
+		}
+	}
+	return v
+}

@@ -1,0 +1,119 @@
+package policy
+
+import (
+	"fmt"
+	"strconv"
+
+	"k8s.io/apimachinery/pkg/api/resource"
+)
+
+// RequestSource tells where a container's memory request came from.
+type RequestSource string
+
+// Request sources, in the order they are consulted.
+const (
+	RequestFromContainerAnnotation RequestSource = "container annotation"
+	RequestFromPodAnnotation       RequestSource = "pod annotation"
+	RequestFromRecorded            RequestSource = "recorded at creation"
+	RequestFromUnifiedMin          RequestSource = "kubelet memory.min"
+	RequestFromUnifiedLow          RequestSource = "kubelet memory.low"
+	RequestFromGuaranteedLimit     RequestSource = "guaranteed limit"
+	RequestFromOOMScoreAdj         RequestSource = "oom_score_adj"
+	RequestUnknown                 RequestSource = "unknown"
+)
+
+const quantityAllowed = "a non-negative memory quantity such as 256Mi or 1G"
+
+// parseBytes parses a Kubernetes quantity into bytes, rejecting negative values.
+func parseBytes(s string) (int64, error) {
+	q, err := resource.ParseQuantity(s)
+	if err != nil {
+		return 0, fmt.Errorf("not a quantity")
+	}
+	if q.Sign() < 0 {
+		return 0, fmt.Errorf("negative")
+	}
+	v, ok := q.AsInt64()
+	if !ok {
+		// Fractional or huge: Value() rounds up to whole bytes.
+		v = q.Value()
+	}
+	return v, nil
+}
+
+// ResolveRequest finds the container's memory request, which NRI does not
+// carry. In order:
+//  1. annotation memqos.nri.io/memory-request.container.<name>, then
+//     memqos.nri.io/memory-request on the pod;
+//  2. the value this plugin recorded on the container at creation;
+//  3. what kubelet put in the unified map: memory.min, else (Burstable pods,
+//     memoryReservationPolicy TieredReservation) memory.low;
+//  4. what Kubernetes' conventions imply: a Guaranteed container's limit, or
+//     for Burstable the lower bound of the request behind its oom_score_adj
+//     (kubelet sets 1000 - 1000*request/capacity);
+//  5. zero.
+func ResolveRequest(p Pod, c Container, qos QOSClass, n Node) (int64, RequestSource, error) {
+	for _, a := range []struct {
+		key string
+		src RequestSource
+	}{
+		{AnnotationRequestPrefix + c.Name, RequestFromContainerAnnotation},
+		{AnnotationRequest, RequestFromPodAnnotation},
+	} {
+		v, ok := p.Annotations[a.key]
+		if !ok {
+			continue
+		}
+		b, err := parseBytes(v)
+		if err != nil {
+			return 0, "", inputErr(p, c, "annotation "+a.key, v, err.Error(), quantityAllowed)
+		}
+		if c.Limit > 0 && b > c.Limit {
+			return 0, "", inputErr(p, c, "annotation "+a.key, v,
+				fmt.Sprintf("above the container's memory limit %d", c.Limit), "at most the limit")
+		}
+		return b, a.src, nil
+	}
+	if v, ok := c.Annotations[AnnotationRecordedRequest]; ok {
+		if b, err := strconv.ParseInt(v, 10, 64); err == nil && b >= 0 {
+			return b, RequestFromRecorded, nil
+		}
+	}
+	if b, ok := unifiedBytes(c.Unified, "memory.min"); ok && b > 0 {
+		return b, RequestFromUnifiedMin, nil
+	}
+	if qos == QOSBurstable {
+		if b, ok := unifiedBytes(c.Unified, "memory.low"); ok && b > 0 {
+			return b, RequestFromUnifiedLow, nil
+		}
+	}
+	switch qos {
+	case QOSGuaranteed:
+		if c.Limit > 0 {
+			return c.Limit, RequestFromGuaranteedLimit, nil
+		}
+	case QOSBurstable:
+		if adj := c.OOMScoreAdj; adj != nil && *adj >= 3 && *adj < 999 && n.MemTotal > 0 {
+			// floor(1000*req/cap) = 1000-adj, so req >= (1000-adj)*cap/1000.
+			b := (1000 - *adj) * (n.MemTotal / 1000)
+			b -= b % n.pageSize()
+			if c.Limit > 0 && b > c.Limit {
+				b = c.Limit
+			}
+			return b, RequestFromOOMScoreAdj, nil
+		}
+	}
+	return 0, RequestUnknown, nil
+}
+
+func unifiedBytes(u map[string]string, key string) (int64, bool) {
+	v, ok := u[key]
+	if !ok {
+		return 0, false
+	}
+	b, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || b < 0 {
+		return 0, false
+	}
+	return b, true
+}

@@ -1,0 +1,203 @@
+// Package protection keeps what the plugin promised to each container
+// (memory.min and memory.low) and propagates the sums to every ancestor
+// cgroup on cgroup v2, because the kernel grants a child no more protection
+// than each of its ancestors grants (effective protection).
+package protection
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+
+	"nri-memqos/pkg/cgroupfs"
+)
+
+// Files is the cgroup I/O the ledger needs; *cgroupfs.FS implements it.
+type Files interface {
+	ReadInt(rel, file string) (int64, error)
+	Write(rel, file, value string) (bool, error)
+}
+
+var _ Files = (*cgroupfs.FS)(nil)
+
+// Promise is what one container was promised.
+type Promise struct {
+	// Ancestors of the container's cgroup, outermost first.
+	Ancestors []string
+	Min, Low  int64
+}
+
+// Change is one ancestor file the ledger wrote.
+type Change struct {
+	Path, File string
+	From, To   int64
+}
+
+// Ledger holds the promises and the values the plugin last wrote into each
+// ancestor, so it never lowers a value someone else (kubelet) set higher.
+type Ledger struct {
+	mu       sync.Mutex
+	promises map[string]Promise
+	written  map[key]int64
+}
+
+type key struct{ path, file string }
+
+// New returns an empty ledger.
+func New() *Ledger {
+	return &Ledger{promises: map[string]Promise{}, written: map[key]int64{}}
+}
+
+// Set records (or replaces) the promise of a container and returns the
+// ancestors whose sums may have changed.
+func (l *Ledger) Set(id string, p Promise) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	touched := slices.Clone(p.Ancestors)
+	if old, ok := l.promises[id]; ok {
+		touched = mergePaths(touched, old.Ancestors)
+	}
+	l.promises[id] = p
+	return touched
+}
+
+// Remove forgets a container's promise and returns the affected ancestors.
+func (l *Ledger) Remove(id string) []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	old, ok := l.promises[id]
+	if !ok {
+		return nil
+	}
+	delete(l.promises, id)
+	return slices.Clone(old.Ancestors)
+}
+
+// Reset forgets every promise (before a Synchronize rebuilds them); what
+// was written is kept, so values written before stay recognisable as ours.
+func (l *Ledger) Reset() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var touched []string
+	for _, p := range l.promises {
+		touched = mergePaths(touched, p.Ancestors)
+	}
+	l.promises = map[string]Promise{}
+	return touched
+}
+
+// TotalMin is the memory.min promised on the node, leaving out one container.
+func (l *Ledger) TotalMin(except string) int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var sum int64
+	for id, p := range l.promises {
+		if id != except {
+			sum += p.Min
+		}
+	}
+	return sum
+}
+
+// Sums returns the memory.min and memory.low promised below an ancestor.
+func (l *Ledger) Sums(path string) (min, low int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.sums(path)
+}
+
+func (l *Ledger) sums(path string) (min, low int64) {
+	for _, p := range l.promises {
+		if slices.Contains(p.Ancestors, path) {
+			min += p.Min
+			low += p.Low
+		}
+	}
+	return min, low
+}
+
+// Mode selects which direction Apply may move values.
+type Mode int
+
+const (
+	// RaiseOnly raises ancestors that hold less than promised and lowers nothing:
+	// used before a container's own values grow.
+	RaiseOnly Mode = iota
+	// Full also lowers values the plugin wrote itself down to the sums:
+	// used after containers went away or shrank.
+	Full
+)
+
+// Apply brings the given ancestors' memory.min and memory.low to the sums
+// promised below them. Raises go outermost first, lowerings innermost first,
+// so a child never holds more than its parent grants in between. A value
+// above the sum that the plugin did not write (kubelet's) is left alone.
+// Vanished cgroups are skipped.
+func (l *Ledger) Apply(fs Files, paths []string, mode Mode) ([]Change, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	paths = mergePaths(nil, paths)
+	slices.SortFunc(paths, func(a, b string) int { return len(a) - len(b) })
+
+	type action struct {
+		path, file string
+		from, to   int64
+	}
+	var raises, lowers []action
+	var errs []error
+	for _, p := range paths {
+		min, low := l.sums(p)
+		for _, f := range []struct {
+			file string
+			want int64
+		}{{"memory.min", min}, {"memory.low", low}} {
+			cur, err := fs.ReadInt(p, f.file)
+			if err != nil {
+				if !cgroupfs.IsGone(err) {
+					errs = append(errs, err)
+				}
+				continue
+			}
+			switch {
+			case cur < f.want:
+				raises = append(raises, action{p, f.file, cur, f.want})
+			case cur > f.want && mode == Full:
+				if ours, ok := l.written[key{p, f.file}]; ok && ours == cur {
+					lowers = append(lowers, action{p, f.file, cur, f.want})
+				}
+			}
+		}
+	}
+	slices.Reverse(lowers)
+	var changes []Change
+	for _, a := range append(raises, lowers...) {
+		_, err := fs.Write(a.path, a.file, strconv.FormatInt(a.to, 10))
+		if err != nil {
+			if !cgroupfs.IsGone(err) {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		if a.to == 0 {
+			delete(l.written, key{a.path, a.file})
+		} else {
+			l.written[key{a.path, a.file}] = a.to
+		}
+		changes = append(changes, Change{Path: a.path, File: a.file, From: a.from, To: a.to})
+	}
+	if err := errors.Join(errs...); err != nil {
+		return changes, fmt.Errorf("ancestor protection: %w", err)
+	}
+	return changes, nil
+}
+
+func mergePaths(a, b []string) []string {
+	for _, p := range b {
+		if !slices.Contains(a, p) {
+			a = append(a, p)
+		}
+	}
+	return a
+}

@@ -1,0 +1,136 @@
+// Command nri-memqos is an NRI plugin that gives Kubernetes pods memory
+// quality of service. It runs as an external plugin (dialing the NRI socket)
+// or pre-registered (started by the runtime from /opt/nri/plugins).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/containerd/nri/pkg/api"
+	"github.com/containerd/nri/pkg/stub"
+	"github.com/prometheus/procfs"
+	"github.com/sirupsen/logrus"
+
+	"nri-memqos/pkg/config"
+)
+
+const (
+	defaultName = "nri-memqos"
+	defaultIdx  = "10"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintf(os.Stderr, "nri-memqos: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	var (
+		name       = flag.String("name", defaultName, "plugin name to register with")
+		idx        = flag.String("idx", defaultIdx, "plugin index (order among plugins) to register with")
+		socket     = flag.String("socket", api.DefaultSocketPath, "NRI socket to dial (external mode)")
+		configFile = flag.String("config", "", "configuration file (YAML); the runtime's plugin configuration wins when it gives one")
+		logLevel   = flag.String("log-level", "info", "log level: debug, info, warn, error")
+		backoffMax = flag.Duration("reconnect-max", 5*time.Second, "longest wait between reconnection attempts (external mode)")
+	)
+	flag.Parse()
+
+	// The NRI stub logs through logrus' standard logger: share it.
+	log := logrus.StandardLogger()
+	log.SetOutput(os.Stderr)
+	lvl, err := logrus.ParseLevel(*logLevel)
+	if err != nil {
+		return fmt.Errorf("-log-level %q: not a level; allowed: debug, info, warn, error", *logLevel)
+	}
+	log.SetLevel(lvl)
+
+	var fileCfg *config.Config
+	if *configFile != "" {
+		if fileCfg, err = config.Load(*configFile); err != nil {
+			return err
+		}
+	}
+	node, err := readNode()
+	if err != nil {
+		return err
+	}
+	p := newPlugin(log, fileCfg, node)
+	if fileCfg != nil {
+		// Fail fast on a cgroup root that cannot be used.
+		if err := p.setConfig(fileCfg); err != nil {
+			return err
+		}
+	}
+
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer cancel()
+
+	opts := []stub.Option{stub.WithPluginName(*name), stub.WithPluginIdx(*idx), stub.WithSocketPath(*socket)}
+	// Pre-registered plugins get their connection as an inherited fd and take
+	// name and index from the environment; they cannot reconnect: the runtime
+	// starts them again.
+	launched := os.Getenv(api.PluginSocketEnvVar) != ""
+	if launched {
+		opts = []stub.Option{}
+	}
+	return serve(ctx, log, p, opts, launched, *backoffMax)
+}
+
+// serve runs the plugin and, in external mode, reconnects with exponential
+// backoff whenever the runtime goes away, keeping the plugin's state.
+func serve(ctx context.Context, log *logrus.Logger, p *plugin, opts []stub.Option, launched bool, backoffMax time.Duration) error {
+	backoff := 100 * time.Millisecond
+	for {
+		s, err := stub.New(p, opts...)
+		if err != nil {
+			return fmt.Errorf("failed to create NRI stub: %w", err)
+		}
+		start := time.Now()
+		err = s.Run(ctx)
+		if ctx.Err() != nil {
+			log.Info("stopping")
+			return nil
+		}
+		if launched {
+			return fmt.Errorf("connection to runtime closed: %w", err)
+		}
+		if time.Since(start) > 10*time.Second {
+			backoff = 100 * time.Millisecond
+		}
+		if err == nil {
+			err = errors.New("connection closed")
+		}
+		log.Warnf("NRI connection lost (%v); reconnecting in %v", err, backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, backoffMax)
+	}
+}
+
+// readNode reads node memory and page size.
+func readNode() (nodeInfo, error) {
+	fs, err := procfs.NewDefaultFS()
+	if err != nil {
+		return nodeInfo{}, fmt.Errorf("procfs: %w", err)
+	}
+	mi, err := fs.Meminfo()
+	if err != nil {
+		return nodeInfo{}, fmt.Errorf("failed to read /proc/meminfo: %w", err)
+	}
+	if mi.MemTotalBytes == nil {
+		return nodeInfo{}, errors.New("/proc/meminfo has no MemTotal")
+	}
+	return nodeInfo{memTotal: int64(*mi.MemTotalBytes), pageSize: int64(os.Getpagesize())}, nil
+}

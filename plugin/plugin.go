@@ -1,0 +1,349 @@
+package main
+
+import (
+	"context"
+	"slices"
+	"sync"
+
+	"github.com/containerd/nri/pkg/api"
+	"github.com/containerd/nri/pkg/stub"
+	"github.com/sirupsen/logrus"
+
+	"nri-memqos/pkg/cgroupfs"
+	"nri-memqos/pkg/config"
+	"nri-memqos/pkg/policy"
+	"nri-memqos/pkg/protection"
+)
+
+// The handlers this plugin relies on. The stub finds handlers by reflection
+// and silently ignores one whose signature drifted: these assertions make
+// such a drift a compile error.
+var (
+	_ stub.ConfigureInterface           = (*plugin)(nil)
+	_ stub.SynchronizeInterface         = (*plugin)(nil)
+	_ stub.CreateContainerInterface     = (*plugin)(nil)
+	_ stub.StartContainerInterface      = (*plugin)(nil)
+	_ stub.UpdateContainerInterface     = (*plugin)(nil)
+	_ stub.PostUpdateContainerInterface = (*plugin)(nil)
+	_ stub.StopContainerInterface       = (*plugin)(nil)
+	_ stub.RemoveContainerInterface     = (*plugin)(nil)
+)
+
+// tracked is a container the plugin decided for.
+type tracked struct {
+	pod      policy.Pod
+	ctr      policy.Container
+	decision *policy.Decision
+	// rel is the container's cgroup path relative to a hierarchy root.
+	rel string
+}
+
+// plugin holds state that outlives any one runtime connection.
+type plugin struct {
+	log *logrus.Logger
+
+	mu         sync.Mutex
+	cfg        *config.Config
+	fileConfig *config.Config // from -config, used when the runtime gives none
+	fs         *cgroupfs.FS
+	node       nodeInfo
+	ledger     *protection.Ledger
+	containers map[string]*tracked
+}
+
+func newPlugin(log *logrus.Logger, fileConfig *config.Config, node nodeInfo) *plugin {
+	return &plugin{
+		log:        log,
+		fileConfig: fileConfig,
+		node:       node,
+		ledger:     protection.New(),
+		containers: map[string]*tracked{},
+	}
+}
+
+// setConfig installs a validated configuration and the cgroup mount it names.
+func (p *plugin) setConfig(cfg *config.Config) error {
+	fs, err := cgroupfs.Detect(cfg.CgroupRoot, string(cfg.CgroupVersion))
+	if err != nil {
+		return err
+	}
+	if !cgroupfs.IsCgroupFilesystem(fs.Root) {
+		p.log.Warnf("cgroupRoot %s is not a cgroup filesystem: writing it as a plain test tree", fs.Root)
+		cgroupfs.UseTestTree()
+	}
+	p.cfg, p.fs = cfg, fs
+	p.log.WithFields(logrus.Fields{"cgroupRoot": fs.Root, "cgroupVersion": fs.Version, "classes": cfg.ClassNames()}).Info("configured")
+	return nil
+}
+
+// Configure takes the configuration the runtime hands to pre-registered
+// plugins (from its conf.d); without one, the -config file or the defaults.
+func (p *plugin) Configure(_ context.Context, cfgText, runtime, version string) (stub.EventMask, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.log.WithFields(logrus.Fields{"runtime": runtime, "version": version}).Info("connected to runtime")
+	cfg := p.fileConfig
+	if cfgText != "" {
+		var err error
+		if cfg, err = config.Parse([]byte(cfgText)); err != nil {
+			p.log.Errorf("refusing configuration from runtime: %v", err)
+			return 0, err
+		}
+	}
+	if cfg == nil {
+		cfg = config.Default()
+	}
+	if err := p.setConfig(cfg); err != nil {
+		p.log.Errorf("refusing configuration: %v", err)
+		return 0, err
+	}
+	return 0, nil
+}
+
+func ctrLog(log *logrus.Logger, pod *api.PodSandbox, ctr *api.Container) *logrus.Entry {
+	return log.WithFields(logrus.Fields{
+		"namespace": pod.GetNamespace(), "pod": pod.GetName(), "container": ctr.GetName(),
+	})
+}
+
+// decide runs the policy for one container with the node facts in force.
+// Callers hold p.mu.
+func (p *plugin) decide(pod *api.PodSandbox, ctr *api.Container, res *api.LinuxResources) (*tracked, error) {
+	t := &tracked{pod: podFacts(pod), ctr: containerFacts(ctr, res)}
+	node := p.node.facts(p.ledger.TotalMin(ctr.GetId()))
+	if q := p.cfg.NodeAllocatable; q != nil {
+		node.Allocatable = q.Value()
+	}
+	d, err := policy.Decide(p.cfg, t.pod, t.ctr, node)
+	if err != nil || d == nil {
+		return nil, err
+	}
+	t.decision = d
+	if rel, err := cgroupfs.RelPath(ctr.GetLinux().GetCgroupsPath()); err == nil {
+		t.rel = rel
+	}
+	return t, nil
+}
+
+func logDecision(l *logrus.Entry, event string, d *policy.Decision) {
+	l = l.WithFields(logrus.Fields{"class": d.Class, "request": d.Request, "requestSource": string(d.RequestSource)})
+	for _, w := range d.Warnings {
+		l.Warn(w)
+	}
+	l.WithField("values", d.UnifiedV2()).Infof("%s: memory QoS decided", event)
+}
+
+// promise records a container's protection and raises its ancestors (v2).
+// Callers hold p.mu.
+func (p *plugin) promise(l *logrus.Entry, id string, t *tracked) {
+	if p.fs.Version != 2 || t.rel == "" {
+		return
+	}
+	paths := p.ledger.Set(id, protection.Promise{
+		Ancestors: cgroupfs.Ancestors(t.rel),
+		Min:       t.decision.ProtectedMin(),
+		Low:       t.decision.ProtectedLow(),
+	})
+	p.applyAncestors(l, paths, protection.RaiseOnly)
+}
+
+func (p *plugin) applyAncestors(l *logrus.Entry, paths []string, mode protection.Mode) {
+	changes, err := p.ledger.Apply(p.fs, paths, mode)
+	for _, c := range changes {
+		l.WithFields(logrus.Fields{"cgroup": c.Path, "file": c.File, "from": c.From, "to": c.To}).Debug("ancestor protection")
+	}
+	if err != nil {
+		l.Warnf("%v", err)
+	}
+}
+
+// CreateContainer decides the container's memory QoS and returns it as an
+// adjustment. A bad label or annotation fails this container only.
+func (p *plugin) CreateContainer(_ context.Context, pod *api.PodSandbox, ctr *api.Container) (*api.ContainerAdjustment, []*api.ContainerUpdate, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	l := ctrLog(p.log, pod, ctr)
+	t, err := p.decide(pod, ctr, nil)
+	if err != nil {
+		l.Error(err)
+		return nil, nil, err
+	}
+	if t == nil {
+		return nil, nil, nil
+	}
+	logDecision(l, "create", t.decision)
+	p.containers[ctr.GetId()] = t
+	p.promise(l, ctr.GetId(), t)
+	return creationAdjustment(t.decision, p.fs.Version), nil, nil
+}
+
+// StartContainer writes the cgroup v1 values directly: the container's cgroup
+// exists from here on (containerd creates the task in CRI StartContainer,
+// CRI-O at creation), and NRI's spec generator drops swappiness and
+// reservation from creation adjustments. Failures are logged, never fatal.
+func (p *plugin) StartContainer(_ context.Context, pod *api.PodSandbox, ctr *api.Container) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.fs.Version != 1 {
+		return nil
+	}
+	t, ok := p.containers[ctr.GetId()]
+	if !ok {
+		return nil
+	}
+	p.writeV1(ctrLog(p.log, pod, ctr), t)
+	return nil
+}
+
+func (p *plugin) writeV1(l *logrus.Entry, t *tracked) {
+	if t.rel == "" {
+		l.Warn("no cgroups path: cgroup v1 values not written")
+		return
+	}
+	changed, err := p.fs.ApplyV1(t.rel, t.decision.V1())
+	if err != nil {
+		l.Warnf("cgroup v1 values: %v", err)
+	}
+	if len(changed) > 0 {
+		l.WithField("files", changed).Info("cgroup v1 values written")
+	}
+}
+
+// UpdateContainer recomputes for an in-place resize and returns the new
+// values; ancestors are raised now and lowered after the update landed.
+func (p *plugin) UpdateContainer(_ context.Context, pod *api.PodSandbox, ctr *api.Container, res *api.LinuxResources) ([]*api.ContainerUpdate, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	l := ctrLog(p.log, pod, ctr)
+	t, err := p.decide(pod, ctr, res)
+	if err != nil {
+		l.Error(err)
+		return nil, err
+	}
+	if t == nil {
+		return nil, nil
+	}
+	logDecision(l, "update", t.decision)
+	p.containers[ctr.GetId()] = t
+	p.promise(l, ctr.GetId(), t)
+	if u := containerUpdate(ctr.GetId(), t.decision, p.fs.Version); u != nil {
+		return []*api.ContainerUpdate{u}, nil
+	}
+	return nil, nil
+}
+
+// PostUpdateContainer lowers ancestors after a shrink and rewrites the v1
+// values the runtime's update may have reset.
+func (p *plugin) PostUpdateContainer(_ context.Context, pod *api.PodSandbox, ctr *api.Container) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t, ok := p.containers[ctr.GetId()]
+	if !ok {
+		return nil
+	}
+	l := ctrLog(p.log, pod, ctr)
+	switch p.fs.Version {
+	case 1:
+		p.writeV1(l, t)
+	case 2:
+		if t.rel != "" {
+			p.applyAncestors(l, cgroupfs.Ancestors(t.rel), protection.Full)
+		}
+	}
+	return nil
+}
+
+// StopContainer withdraws the container's protection from its ancestors.
+func (p *plugin) StopContainer(_ context.Context, pod *api.PodSandbox, ctr *api.Container) ([]*api.ContainerUpdate, error) {
+	p.forget(pod, ctr)
+	return nil, nil
+}
+
+// RemoveContainer forgets the container.
+func (p *plugin) RemoveContainer(_ context.Context, pod *api.PodSandbox, ctr *api.Container) error {
+	p.forget(pod, ctr)
+	return nil
+}
+
+func (p *plugin) forget(pod *api.PodSandbox, ctr *api.Container) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	delete(p.containers, ctr.GetId())
+	if paths := p.ledger.Remove(ctr.GetId()); len(paths) > 0 && p.fs.Version == 2 {
+		p.applyAncestors(ctrLog(p.log, pod, ctr), paths, protection.Full)
+	}
+}
+
+// Synchronize rebuilds the plugin's state from what runs and returns the
+// values every opted-in container should hold, so a plugin restart or
+// upgrade applies without restarting pods.
+func (p *plugin) Synchronize(_ context.Context, pods []*api.PodSandbox, ctrs []*api.Container) ([]*api.ContainerUpdate, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	byID := make(map[string]*api.PodSandbox, len(pods))
+	for _, pod := range pods {
+		byID[pod.GetId()] = pod
+	}
+	// Oldest first, so the node protection cap keeps serving the containers
+	// that had protection before.
+	ctrs = slices.Clone(ctrs)
+	slices.SortStableFunc(ctrs, func(a, b *api.Container) int {
+		return int(a.GetCreatedAt() - b.GetCreatedAt())
+	})
+	touched := p.ledger.Reset()
+	p.containers = map[string]*tracked{}
+	var updates []*api.ContainerUpdate
+	for _, ctr := range ctrs {
+		pod := byID[ctr.GetPodSandboxId()]
+		if pod == nil {
+			continue
+		}
+		switch ctr.GetState() {
+		case api.ContainerState_CONTAINER_CREATED, api.ContainerState_CONTAINER_RUNNING:
+		default:
+			continue
+		}
+		l := ctrLog(p.log, pod, ctr)
+		t, err := p.decide(pod, ctr, nil)
+		if err != nil {
+			l.Warnf("synchronize: %v", err)
+			continue
+		}
+		if t == nil {
+			continue
+		}
+		logDecision(l, "synchronize", t.decision)
+		p.containers[ctr.GetId()] = t
+		switch p.fs.Version {
+		case 1:
+			p.writeV1(l, t)
+		case 2:
+			if t.rel != "" {
+				touched = append(touched, p.ledger.Set(ctr.GetId(), protection.Promise{
+					Ancestors: cgroupfs.Ancestors(t.rel),
+					Min:       t.decision.ProtectedMin(),
+					Low:       t.decision.ProtectedLow(),
+				})...)
+			}
+		}
+		if u := containerUpdate(ctr.GetId(), t.decision, p.fs.Version); u != nil {
+			u.SetIgnoreFailure()
+			updates = append(updates, u)
+		}
+	}
+	if p.fs.Version == 2 {
+		p.applyAncestors(p.log.WithField("event", "synchronize"), touched, protection.Full)
+	}
+	p.log.WithFields(logrus.Fields{"containers": len(ctrs), "managed": len(p.containers), "updates": len(updates)}).Info("synchronized")
+	return updates, nil
+}
+
+// nodeInfo holds the node facts read once at start.
+type nodeInfo struct {
+	memTotal int64
+	pageSize int64
+}
+
+func (n nodeInfo) facts(promisedMin int64) policy.Node {
+	return policy.Node{MemTotal: n.memTotal, PageSize: n.pageSize, PromisedMin: promisedMin}
+}

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"strconv"
+
+	"github.com/containerd/nri/pkg/api"
+
+	"nri-memqos/pkg/policy"
+)
+
+// podFacts translates an NRI pod into policy input.
+func podFacts(p *api.PodSandbox) policy.Pod {
+	return policy.Pod{
+		Namespace:    p.GetNamespace(),
+		Name:         p.GetName(),
+		UID:          p.GetUid(),
+		Labels:       p.GetLabels(),
+		Annotations:  p.GetAnnotations(),
+		CgroupParent: p.GetLinux().GetCgroupParent(),
+	}
+}
+
+// containerFacts translates an NRI container into policy input. res, when
+// not nil, replaces the container's own resources (an update request).
+func containerFacts(c *api.Container, res *api.LinuxResources) policy.Container {
+	if res == nil {
+		res = c.GetLinux().GetResources()
+	}
+	f := policy.Container{
+		Name:        c.GetName(),
+		Annotations: c.GetAnnotations(),
+		Unified:     res.GetUnified(),
+	}
+	if l := res.GetMemory().GetLimit().GetValue(); l > 0 {
+		f.Limit = l
+	}
+	if adj := c.GetLinux().GetOomScoreAdj(); adj != nil {
+		v := adj.GetValue()
+		f.OOMScoreAdj = &v
+	}
+	return f
+}
+
+// creationAdjustment turns a decision into the adjustment returned from
+// CreateContainer. On cgroup v1 it never carries unified keys: runc refuses
+// to create such a container.
+func creationAdjustment(d *policy.Decision, version int) *api.ContainerAdjustment {
+	a := &api.ContainerAdjustment{}
+	if d.RequestSource != policy.RequestFromRecorded {
+		a.AddAnnotation(policy.AnnotationRecordedRequest, strconv.FormatInt(d.Request, 10))
+	}
+	if d.SetLimit > 0 {
+		a.SetLinuxMemoryLimit(d.SetLimit)
+	}
+	if version == 2 {
+		for k, v := range d.UnifiedV2() {
+			a.AddLinuxUnified(k, v)
+		}
+	}
+	return a
+}
+
+// containerUpdate turns a decision into an update of a running container, or
+// nil when there is nothing to send (cgroup v1 values are written directly).
+func containerUpdate(id string, d *policy.Decision, version int) *api.ContainerUpdate {
+	u := &api.ContainerUpdate{}
+	u.SetContainerId(id)
+	send := false
+	if d.SetLimit > 0 {
+		u.SetLinuxMemoryLimit(d.SetLimit)
+		send = true
+	}
+	if version == 2 {
+		for k, v := range d.UnifiedV2() {
+			u.AddLinuxUnified(k, v)
+			send = true
+		}
+	}
+	if !send {
+		return nil
+	}
+	return u
+}
