@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -41,6 +42,7 @@ func run() error {
 		configFile = flag.String("config", "", "configuration file (YAML); the runtime's plugin configuration wins when it gives one")
 		logLevel   = flag.String("log-level", "info", "log level: debug, info, warn, error")
 		backoffMax = flag.Duration("reconnect-max", 5*time.Second, "longest wait between reconnection attempts (external mode)")
+		stateDir   = flag.String("state-dir", "/run/nri-memqos", "directory for the plugin's state across restarts (\"\" for none)")
 	)
 	flag.Parse()
 
@@ -63,7 +65,15 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	p := newPlugin(log, fileCfg, node)
+	stateFile := ""
+	if *stateDir != "" {
+		if err := os.MkdirAll(*stateDir, 0o700); err != nil {
+			log.Warnf("running without saved state: %v", err)
+		} else {
+			stateFile = filepath.Join(*stateDir, "ancestors.json")
+		}
+	}
+	p := newPlugin(log, fileCfg, node, stateFile)
 	if fileCfg != nil {
 		// Fail fast on a cgroup root that cannot be used.
 		if err := p.setConfig(fileCfg); err != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 
@@ -48,17 +49,26 @@ type plugin struct {
 	fs         *cgroupfs.FS
 	node       nodeInfo
 	ledger     *protection.Ledger
+	// stateFile persists the ancestor values the plugin wrote ("" = none).
+	stateFile  string
 	containers map[string]*tracked
 }
 
-func newPlugin(log *logrus.Logger, fileConfig *config.Config, node nodeInfo) *plugin {
-	return &plugin{
+func newPlugin(log *logrus.Logger, fileConfig *config.Config, node nodeInfo, stateFile string) *plugin {
+	p := &plugin{
 		log:        log,
 		fileConfig: fileConfig,
 		node:       node,
 		ledger:     protection.New(),
+		stateFile:  stateFile,
 		containers: map[string]*tracked{},
 	}
+	return p
+}
+
+// stateScope names the cgroup mount the saved ancestor values belong to.
+func (p *plugin) stateScope() string {
+	return fmt.Sprintf("%s v%d", p.fs.Root, p.fs.Version)
 }
 
 // setConfig installs a validated configuration and the cgroup mount it names.
@@ -71,7 +81,13 @@ func (p *plugin) setConfig(cfg *config.Config) error {
 		p.log.Warnf("cgroupRoot %s is not a cgroup filesystem: writing it as a plain test tree", fs.Root)
 		cgroupfs.UseTestTree()
 	}
+	first := p.fs == nil
 	p.cfg, p.fs = cfg, fs
+	if first && p.stateFile != "" {
+		if err := p.ledger.Load(p.stateFile, p.stateScope()); err != nil {
+			p.log.Warnf("starting without the saved ancestor values: %v", err)
+		}
+	}
 	p.log.WithFields(logrus.Fields{"cgroupRoot": fs.Root, "cgroupVersion": fs.Version, "classes": cfg.ClassNames()}).Info("configured")
 	return nil
 }
@@ -154,6 +170,11 @@ func (p *plugin) applyAncestors(l *logrus.Entry, paths []string, mode protection
 	}
 	if err != nil {
 		l.Warnf("%v", err)
+	}
+	if len(changes) > 0 && p.stateFile != "" {
+		if err := p.ledger.Save(p.stateFile, p.stateScope()); err != nil {
+			l.Warnf("%v", err)
+		}
 	}
 }
 

@@ -5,10 +5,13 @@
 package protection
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 
 	"nri-memqos/pkg/cgroupfs"
@@ -200,4 +203,70 @@ func mergePaths(a, b []string) []string {
 		}
 	}
 	return a
+}
+
+// savedState is what Save persists: the values and the cgroup mount they
+// belong to.
+type savedState struct {
+	Scope  string       `json:"scope"`
+	Values []savedValue `json:"values"`
+}
+
+// savedValue is one ancestor value the plugin wrote, as persisted.
+type savedValue struct {
+	Path  string `json:"path"`
+	File  string `json:"file"`
+	Value int64  `json:"value"`
+}
+
+// Save writes the ancestor values the plugin wrote to path (atomically), so a
+// restarted plugin still recognises them as its own and lowers them when
+// their containers go. Keep it on a tmpfs such as /run: cgroups do not
+// survive a reboot either.
+// scope names the cgroup mount; Load ignores a file saved for another.
+func (l *Ledger) Save(path, scope string) error {
+	l.mu.Lock()
+	vals := make([]savedValue, 0, len(l.written))
+	for k, v := range l.written {
+		vals = append(vals, savedValue{Path: k.path, File: k.file, Value: v})
+	}
+	l.mu.Unlock()
+	slices.SortFunc(vals, func(a, b savedValue) int { return strings.Compare(a.Path+"/"+a.File, b.Path+"/"+b.File) })
+	data, err := json.Marshal(savedState{Scope: scope, Values: vals})
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return fmt.Errorf("failed to save ledger: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("failed to save ledger: %w", err)
+	}
+	return nil
+}
+
+// Load restores what Save wrote for the same scope. A missing file, or one
+// saved for another scope, leaves the ledger as it is.
+func (l *Ledger) Load(path, scope string) error {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("failed to load ledger: %w", err)
+	}
+	var st savedState
+	if err := json.Unmarshal(data, &st); err != nil {
+		return fmt.Errorf("failed to load ledger %s: %w", path, err)
+	}
+	if st.Scope != scope {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, v := range st.Values {
+		l.written[key{v.Path, v.File}] = v.Value
+	}
+	return nil
 }
