@@ -77,8 +77,8 @@ func (p *plugin) setConfig(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	if !cgroupfs.IsCgroupFilesystem(fs.Root) {
-		p.log.Warnf("cgroupRoot %s is not a cgroup filesystem: writing it as a plain test tree", fs.Root)
+	if dir := fs.MemoryDir("/"); !cgroupfs.IsCgroupFilesystem(dir) {
+		p.log.Warnf("%s is not a cgroup filesystem: writing it as a plain test tree", dir)
 		cgroupfs.UseTestTree()
 	}
 	first := p.fs == nil

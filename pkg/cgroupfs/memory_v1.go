@@ -16,6 +16,9 @@ const (
 	V1Limit      = "memory.limit_in_bytes"
 )
 
+// v1Unlimited is how cgroup v1 shows an unlimited (-1) limit on 4 KiB pages.
+const v1Unlimited = 9223372036854771712
+
 // ApplyV1 writes the v1 values into the container's memory cgroup and returns
 // the files it changed. memory.memsw.limit_in_bytes exists only when the
 // kernel accounts swap (swapaccount=1); without it the swap value is skipped.
@@ -29,6 +32,9 @@ func (f *FS) ApplyV1(rel string, v policy.V1Values) ([]string, error) {
 	write := func(file string, val *int64) {
 		if val == nil {
 			return
+		}
+		if cur, err := f.ReadInt(rel, file); err == nil && (cur == *val || (*val < 0 && cur >= v1Unlimited)) {
+			return // the kernel shows "unlimited" (-1) as the largest page-aligned value
 		}
 		ok, err := f.Write(rel, file, strconv.FormatInt(*val, 10))
 		if err != nil {

@@ -163,6 +163,10 @@ func (l *Ledger) Apply(fs Files, paths []string, mode Mode) ([]Change, error) {
 				}
 				continue
 			}
+			if cur < 0 {
+				// "max": above any sum, and never a value the ledger writes.
+				continue
+			}
 			switch {
 			case cur < f.want:
 				raises = append(raises, action{p, f.file, cur, f.want})
