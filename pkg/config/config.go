@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"regexp"
 	"slices"
@@ -48,6 +49,9 @@ type CgroupVersion string
 // UnmarshalJSON accepts 1, 2, "1", "2" and "auto".
 func (v *CgroupVersion) UnmarshalJSON(b []byte) error {
 	s := strings.Trim(string(bytes.TrimSpace(b)), `"`)
+	if s == "null" {
+		return nil // keep the default
+	}
 	*v = CgroupVersion(s)
 	return nil
 }
@@ -88,8 +92,7 @@ type Config struct {
 	// this fraction of node memory. Default 0.75; allowed: above 0 up to 1.
 	NodeProtectionFraction float64 `json:"nodeProtectionFraction"`
 	// NodeAllocatable is the memory the KEP-2570 memory.high formula uses for
-	// containers without a limit, and the base of NodeProtectionFraction.
-	// Default: MemTotal from /proc/meminfo.
+	// containers without a limit. Default: MemTotal from /proc/meminfo.
 	NodeAllocatable *resource.Quantity `json:"nodeAllocatable,omitempty"`
 	// AllowedOverrides lists the keys pods may set per container through
 	// annotations. Default none.
@@ -167,7 +170,7 @@ func ParseSwap(s string) (SwapPolicy, error) {
 		return SwapPolicy{Mode: SwapMax}, nil
 	}
 	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || f <= 0 || f > 1 {
+	if err != nil || !(f > 0 && f <= 1) { // also rejects NaN
 		return SwapPolicy{}, fmt.Errorf("%q is not a swap setting; allowed: none, max, or a fraction of the limit above 0 up to 1", s)
 	}
 	return SwapPolicy{Mode: SwapFraction, Fraction: f}, nil
@@ -266,7 +269,7 @@ func checkFraction(field string, v *float64, minExclusive bool) error {
 	if v == nil {
 		return nil
 	}
-	if *v < 0 || *v > 1 || (minExclusive && *v == 0) {
+	if !(*v >= 0 && *v <= 1) || (minExclusive && *v == 0) { // also rejects NaN
 		lo := "0"
 		if minExclusive {
 			lo = "above 0"
@@ -292,8 +295,10 @@ func (c *Config) Validate() error {
 	if !(c.NodeProtectionFraction > 0 && c.NodeProtectionFraction <= 1) {
 		return fieldErr("nodeProtectionFraction", "%v is out of range; allowed: above 0 up to 1", c.NodeProtectionFraction)
 	}
-	if q := c.NodeAllocatable; q != nil && q.Sign() <= 0 {
-		return fieldErr("nodeAllocatable", "%q must be positive", q.String())
+	if q := c.NodeAllocatable; q != nil {
+		if _, err := QuantityBytes(*q); err != nil || q.Sign() <= 0 {
+			return fieldErr("nodeAllocatable", "%q is not allowed; allowed: a positive memory quantity up to 8Ei", q.String())
+		}
 	}
 	for _, k := range c.AllowedOverrides {
 		if !slices.Contains(OverrideKeys, k) {
@@ -315,10 +320,17 @@ func (c *Config) Validate() error {
 		if err := c.checkClassRef("defaultClass", c.DefaultClass); err != nil {
 			return err
 		}
+		if cl := c.Classes[c.DefaultClass]; cl != nil && len(cl.Namespaces) > 0 {
+			return fieldErr("defaultClass", "class %q is restricted to namespaces %s; allowed: a class open to every namespace",
+				c.DefaultClass, strings.Join(cl.Namespaces, ", "))
+		}
 	}
-	for ns, cl := range c.NamespaceClasses {
-		if err := c.checkClassRef("namespaceClasses."+ns, cl); err != nil {
+	for ns, name := range c.NamespaceClasses {
+		if err := c.checkClassRef("namespaceClasses."+ns, name); err != nil {
 			return err
+		}
+		if cl := c.Classes[name]; cl != nil && len(cl.Namespaces) > 0 && !slices.Contains(cl.Namespaces, ns) {
+			return fieldErr("namespaceClasses."+ns, "class %q is not allowed in namespace %q; allowed: a class open to it", name, ns)
 		}
 	}
 	for k, cl := range c.Koordinator.Classes {
@@ -363,8 +375,10 @@ func (cl *Class) validate(field string) error {
 	if s := cl.Swappiness; s != nil && (*s < 0 || *s > 100) {
 		return fieldErr(field+".swappiness", "%d is out of range; allowed: 0 to 100", *s)
 	}
-	if q := cl.DefaultLimit; q != nil && q.Sign() <= 0 {
-		return fieldErr(field+".defaultLimit", "%q must be positive", q.String())
+	if q := cl.DefaultLimit; q != nil {
+		if b, err := QuantityBytes(*q); err != nil || b < 4096 {
+			return fieldErr(field+".defaultLimit", "%q is not allowed; allowed: a memory quantity from 4Ki up to 8Ei", q.String())
+		}
 	}
 	if r := cl.Reclaim; r != nil {
 		if !(r.HighWatermark > 0 && r.HighWatermark <= 1) {
@@ -380,6 +394,30 @@ func (cl *Class) validate(field string) error {
 		}
 	}
 	return nil
+}
+
+// ParseBytes parses a Kubernetes memory quantity ("256Mi", "1G") into bytes.
+// Negative values and values above 8Ei (int64) are errors; fractional bytes
+// round up.
+func ParseBytes(s string) (int64, error) {
+	q, err := resource.ParseQuantity(s)
+	if err != nil {
+		return 0, fmt.Errorf("not a quantity")
+	}
+	return QuantityBytes(q)
+}
+
+var maxBytes = resource.NewQuantity(math.MaxInt64, resource.BinarySI)
+
+// QuantityBytes turns a quantity into bytes, rejecting negative and too large values.
+func QuantityBytes(q resource.Quantity) (int64, error) {
+	if q.Sign() < 0 {
+		return 0, fmt.Errorf("negative")
+	}
+	if q.Cmp(*maxBytes) > 0 {
+		return 0, fmt.Errorf("too large")
+	}
+	return q.Value(), nil
 }
 
 // ClassNames returns the defined class names, sorted.

@@ -1,6 +1,9 @@
 package policy
 
-import "strconv"
+import (
+	"math"
+	"strconv"
+)
 
 // Unified cgroup v2 file names the plugin owns.
 const (
@@ -66,6 +69,8 @@ func (d *Decision) V1() V1Values {
 	if d.Swap != nil && d.Limit > 0 {
 		if d.Swap.Max {
 			v.MemSwLimit = ptr(int64(-1))
+		} else if d.Swap.Bytes > math.MaxInt64-d.Limit {
+			v.MemSwLimit = ptr(int64(-1)) // beyond what the kernel can count: unlimited
 		} else {
 			v.MemSwLimit = ptr(d.Limit + d.Swap.Bytes)
 		}

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strconv"
 
-	"k8s.io/apimachinery/pkg/api/resource"
+	"nri-memqos/pkg/config"
 )
 
 // RequestSource tells where a container's memory request came from.
@@ -22,24 +22,10 @@ const (
 	RequestUnknown                 RequestSource = "unknown"
 )
 
-const quantityAllowed = "a non-negative memory quantity such as 256Mi or 1G"
+const quantityAllowed = "a memory quantity from 0 to 8Ei such as 256Mi or 1G"
 
-// parseBytes parses a Kubernetes quantity into bytes, rejecting negative values.
-func parseBytes(s string) (int64, error) {
-	q, err := resource.ParseQuantity(s)
-	if err != nil {
-		return 0, fmt.Errorf("not a quantity")
-	}
-	if q.Sign() < 0 {
-		return 0, fmt.Errorf("negative")
-	}
-	v, ok := q.AsInt64()
-	if !ok {
-		// Fractional or huge: Value() rounds up to whole bytes.
-		v = q.Value()
-	}
-	return v, nil
-}
+// parseBytes parses a Kubernetes quantity into bytes.
+func parseBytes(s string) (int64, error) { return config.ParseBytes(s) }
 
 // ResolveRequest finds the container's memory request, which NRI does not
 // carry. In order:

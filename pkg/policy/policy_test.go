@@ -1,0 +1,568 @@
+package policy_test
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"nri-memqos/pkg/config"
+	"nri-memqos/pkg/policy"
+)
+
+const (
+	Ki int64 = 1024
+	Mi       = 1024 * Ki
+	Gi       = 1024 * Mi
+
+	page int64 = 4096
+)
+
+func i64(v int64) *int64 { return &v }
+
+func f64(v float64) *float64 { return &v }
+
+func intp(v int) *int { return &v }
+
+func fmtPtr(p *int64) string {
+	if p == nil {
+		return "nil"
+	}
+	return fmt.Sprint(*p)
+}
+
+func eqPtr(a, b *int64) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
+}
+
+func mustValidate(t testing.TB, c *config.Config) *config.Config {
+	t.Helper()
+	if err := c.Validate(); err != nil {
+		t.Fatalf("test config invalid: %v", err)
+	}
+	return c
+}
+
+// inputError asserts err is an *policy.InputError and returns it.
+func inputError(t *testing.T, err error) *policy.InputError {
+	t.Helper()
+	var ie *policy.InputError
+	if !errors.As(err, &ie) {
+		t.Fatalf("error %v (%T) is not an *policy.InputError", err, err)
+	}
+	return ie
+}
+
+func containsAll(t *testing.T, msg string, subs ...string) {
+	t.Helper()
+	for _, s := range subs {
+		if !strings.Contains(msg, s) {
+			t.Errorf("message %q does not contain %q", msg, s)
+		}
+	}
+}
+
+const (
+	parentBurstable  = "/kubepods/burstable/pod123"
+	parentBestEffort = "/kubepods/besteffort/pod1"
+	parentGuaranteed = "/kubepods/pod1"
+)
+
+func TestKubeQOS(t *testing.T) {
+	tests := []struct {
+		name   string
+		parent string
+		want   policy.QOSClass
+	}{
+		{"cgroupfs burstable", "/kubepods/burstable/pod123", policy.QOSBurstable},
+		{"cgroupfs besteffort", "/kubepods/besteffort/pod1", policy.QOSBestEffort},
+		{"cgroupfs guaranteed", "/kubepods/pod1", policy.QOSGuaranteed},
+		{"cgroupfs bare kubepods", "kubepods", policy.QOSGuaranteed},
+		{"cgroupfs trailing slash", "/kubepods/burstable/pod123/", policy.QOSBurstable},
+		{"cgroupfs custom root", "/custom/kubepods/besteffort/pod9", policy.QOSBestEffort},
+		{"systemd burstable bare", "kubepods-burstable-pod123.slice", policy.QOSBurstable},
+		{"systemd besteffort full path", "/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-podx.slice", policy.QOSBestEffort},
+		{"systemd burstable full path", "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1.slice", policy.QOSBurstable},
+		{"systemd guaranteed bare", "kubepods-podx.slice", policy.QOSGuaranteed},
+		{"systemd guaranteed full path", "/kubepods.slice/kubepods-podx.slice", policy.QOSGuaranteed},
+		{"systemd kubepods slice", "kubepods.slice", policy.QOSGuaranteed},
+		{"non-kube system slice", "/system.slice", policy.QOSUnknown},
+		{"non-kube user slice", "/user.slice/user-1000.slice", policy.QOSUnknown},
+		{"empty", "", policy.QOSUnknown},
+		{"root", "/", policy.QOSUnknown},
+		{"kubepods prefix only", "/kubepodsfoo/pod1", policy.QOSUnknown},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := policy.KubeQOS(tc.parent); got != tc.want {
+				t.Errorf("KubeQOS(%q) = %q, want %q", tc.parent, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestSelectClass(t *testing.T) {
+	koordOn := func() *config.Config {
+		c := config.Default()
+		c.Koordinator.Enabled = true
+		return c
+	}
+	withNS := func() *config.Config {
+		c := config.Default()
+		c.DefaultClass = config.ClassBurstable
+		c.NamespaceClasses = map[string]string{"batch": config.ClassBestEffort, "infra": config.ClassNone}
+		return c
+	}
+	restricted := func() *config.Config {
+		c := config.Default()
+		c.Classes["gold"] = &config.Class{Min: f64(1), Namespaces: []string{"team-a", "team-b"}}
+		return c
+	}
+	tests := []struct {
+		name        string
+		cfg         func() *config.Config
+		ns          string
+		labels      map[string]string
+		annotations map[string]string
+		wantClass   string
+		wantSrc     policy.ClassSource
+		// wantErr lists substrings of the expected *InputError message; nil means no error.
+		wantErr []string
+	}{
+		{
+			name:      "no label, no default: not opted in",
+			cfg:       config.Default,
+			ns:        "default",
+			wantClass: "",
+		},
+		{
+			name:      "pod label",
+			cfg:       config.Default,
+			ns:        "default",
+			labels:    map[string]string{policy.LabelClass: "burstable"},
+			wantClass: "burstable",
+			wantSrc:   policy.ClassFromPodLabel,
+		},
+		{
+			name:        "container annotation beats pod label",
+			cfg:         config.Default,
+			ns:          "default",
+			labels:      map[string]string{policy.LabelClass: "burstable"},
+			annotations: map[string]string{policy.AnnotationClassPrefix + "app": "latency-sensitive"},
+			wantClass:   "latency-sensitive",
+			wantSrc:     policy.ClassFromContainerAnnotation,
+		},
+		{
+			name:        "annotation for another container ignored",
+			cfg:         config.Default,
+			ns:          "default",
+			labels:      map[string]string{policy.LabelClass: "burstable"},
+			annotations: map[string]string{policy.AnnotationClassPrefix + "sidecar": "latency-sensitive"},
+			wantClass:   "burstable",
+			wantSrc:     policy.ClassFromPodLabel,
+		},
+		{
+			name:        "container annotation none opts out despite pod label",
+			cfg:         config.Default,
+			ns:          "default",
+			labels:      map[string]string{policy.LabelClass: "burstable"},
+			annotations: map[string]string{policy.AnnotationClassPrefix + "app": "none"},
+			wantClass:   "",
+		},
+		{
+			name:      "pod label none opts out despite defaults",
+			cfg:       withNS,
+			ns:        "batch",
+			labels:    map[string]string{policy.LabelClass: "none"},
+			wantClass: "",
+		},
+		{
+			name:      "koordinator label ignored when disabled",
+			cfg:       config.Default,
+			ns:        "default",
+			labels:    map[string]string{policy.LabelKoordinatorQoS: "LSE"},
+			wantClass: "",
+		},
+		{
+			name:      "koordinator unknown value ignored when disabled",
+			cfg:       config.Default,
+			ns:        "default",
+			labels:    map[string]string{policy.LabelKoordinatorQoS: "GOLD"},
+			wantClass: "",
+		},
+		{
+			name: "koordinator label ignored when disabled, namespace default applies",
+			cfg: func() *config.Config {
+				c := withNS()
+				c.Koordinator.Enabled = false
+				return c
+			},
+			ns:        "batch",
+			labels:    map[string]string{policy.LabelKoordinatorQoS: "LSE"},
+			wantClass: "best-effort",
+			wantSrc:   policy.ClassFromNamespaceDefault,
+		},
+		{
+			name:      "koordinator LSE maps to latency-sensitive",
+			cfg:       koordOn,
+			ns:        "default",
+			labels:    map[string]string{policy.LabelKoordinatorQoS: "LSE"},
+			wantClass: "latency-sensitive",
+			wantSrc:   policy.ClassFromKoordinator,
+		},
+		{
+			name:      "koordinator LS maps to burstable",
+			cfg:       koordOn,
+			ns:        "default",
+			labels:    map[string]string{policy.LabelKoordinatorQoS: "LS"},
+			wantClass: "burstable",
+			wantSrc:   policy.ClassFromKoordinator,
+		},
+		{
+			name:      "koordinator BE maps to best-effort",
+			cfg:       koordOn,
+			ns:        "default",
+			labels:    map[string]string{policy.LabelKoordinatorQoS: "BE"},
+			wantClass: "best-effort",
+			wantSrc:   policy.ClassFromKoordinator,
+		},
+		{
+			name:      "koordinator SYSTEM opts out",
+			cfg:       koordOn,
+			ns:        "default",
+			labels:    map[string]string{policy.LabelKoordinatorQoS: "SYSTEM"},
+			wantClass: "",
+		},
+		{
+			name: "koordinator SYSTEM opts out despite namespace default",
+			cfg: func() *config.Config {
+				c := withNS()
+				c.Koordinator.Enabled = true
+				return c
+			},
+			ns:        "batch",
+			labels:    map[string]string{policy.LabelKoordinatorQoS: "SYSTEM"},
+			wantClass: "",
+		},
+		{
+			name:    "koordinator unknown value is an input error",
+			cfg:     koordOn,
+			ns:      "default",
+			labels:  map[string]string{policy.LabelKoordinatorQoS: "GOLD"},
+			wantErr: []string{"pod default/web", `container "app"`, "label koordinator.sh/qosClass", `"GOLD"`, "allowed: BE, LS, LSE, LSR, SYSTEM"},
+		},
+		{
+			name:      "pod label beats koordinator label",
+			cfg:       koordOn,
+			ns:        "default",
+			labels:    map[string]string{policy.LabelClass: "best-effort", policy.LabelKoordinatorQoS: "LSE"},
+			wantClass: "best-effort",
+			wantSrc:   policy.ClassFromPodLabel,
+		},
+		{
+			name:      "namespace default beats defaultClass",
+			cfg:       withNS,
+			ns:        "batch",
+			wantClass: "best-effort",
+			wantSrc:   policy.ClassFromNamespaceDefault,
+		},
+		{
+			name:      "namespace default none opts out despite defaultClass",
+			cfg:       withNS,
+			ns:        "infra",
+			wantClass: "",
+		},
+		{
+			name:      "defaultClass applies in other namespaces",
+			cfg:       withNS,
+			ns:        "web",
+			wantClass: "burstable",
+			wantSrc:   policy.ClassFromDefault,
+		},
+		{
+			name:      "pod label beats namespace default",
+			cfg:       withNS,
+			ns:        "batch",
+			labels:    map[string]string{policy.LabelClass: "latency-sensitive"},
+			wantClass: "latency-sensitive",
+			wantSrc:   policy.ClassFromPodLabel,
+		},
+		{
+			name:    "unknown class in label",
+			cfg:     config.Default,
+			ns:      "default",
+			labels:  map[string]string{policy.LabelClass: "gold"},
+			wantErr: []string{"pod default/web", `container "app"`, "label memqos.nri.io/class", `"gold"`, "unknown class", "allowed: best-effort, burstable, latency-sensitive, none"},
+		},
+		{
+			name:        "unknown class in container annotation",
+			cfg:         config.Default,
+			ns:          "default",
+			annotations: map[string]string{policy.AnnotationClassPrefix + "app": "Burstable"},
+			wantErr:     []string{"pod default/web", `container "app"`, "annotation memqos.nri.io/class.container.app", `"Burstable"`, "allowed:"},
+		},
+		{
+			name:    "empty class label is unknown",
+			cfg:     config.Default,
+			ns:      "default",
+			labels:  map[string]string{policy.LabelClass: ""},
+			wantErr: []string{"label memqos.nri.io/class", `""`, "allowed:"},
+		},
+		{
+			name:    "class restricted by namespaces: error in other namespace",
+			cfg:     restricted,
+			ns:      "team-c",
+			labels:  map[string]string{policy.LabelClass: "gold"},
+			wantErr: []string{"pod team-c/web", `container "app"`, "label memqos.nri.io/class", `"gold"`, `not allowed in namespace "team-c"`, "allowed: namespaces team-a, team-b"},
+		},
+		{
+			name:      "class restricted by namespaces: ok in listed namespace",
+			cfg:       restricted,
+			ns:        "team-b",
+			labels:    map[string]string{policy.LabelClass: "gold"},
+			wantClass: "gold",
+			wantSrc:   policy.ClassFromPodLabel,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := mustValidate(t, tc.cfg())
+			p := policy.Pod{Namespace: tc.ns, Name: "web", Labels: tc.labels, Annotations: tc.annotations, CgroupParent: parentBurstable}
+			c := policy.Container{Name: "app"}
+			got, src, err := policy.SelectClass(cfg, p, c)
+			if tc.wantErr != nil {
+				if err == nil {
+					t.Fatalf("SelectClass = %q (%s), want error", got, src)
+				}
+				ie := inputError(t, err)
+				containsAll(t, err.Error(), tc.wantErr...)
+				if ie.Namespace != tc.ns || ie.Pod != "web" || ie.Container != "app" {
+					t.Errorf("InputError identifies %s/%s %s, want %s/web app", ie.Namespace, ie.Pod, ie.Container, tc.ns)
+				}
+				if got != "" || src != "" {
+					t.Errorf("SelectClass returned %q (%s) with the error", got, src)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("SelectClass: unexpected error %v", err)
+			}
+			if got != tc.wantClass || src != tc.wantSrc {
+				t.Errorf("SelectClass = (%q, %q), want (%q, %q)", got, src, tc.wantClass, tc.wantSrc)
+			}
+		})
+	}
+}
+
+// TestSelectClassRestrictedDefault: a configuration that validates must not
+// make every unlabeled pod outside a class's namespaces fail creation. The
+// doc of SelectClass promises an *InputError only when "a label or
+// annotation" names a class the namespace may not use; a config default is
+// neither. Acceptable behaviors: Parse rejects the configuration, or the pod
+// is simply not opted in.
+func TestSelectClassRestrictedDefault(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		ns   string
+	}{
+		{
+			name: "defaultClass restricted to other namespaces",
+			yaml: "defaultClass: gold\nclasses:\n  gold:\n    min: 1\n    namespaces: [team-a]\n",
+			ns:   "team-b",
+		},
+		{
+			name: "namespaceClasses names a class not allowed in that namespace",
+			yaml: "namespaceClasses:\n  team-b: gold\nclasses:\n  gold:\n    min: 1\n    namespaces: [team-a]\n",
+			ns:   "team-b",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := config.Parse([]byte(tc.yaml))
+			if err != nil {
+				return // rejecting the inconsistent config is fine
+			}
+			p := policy.Pod{Namespace: tc.ns, Name: "web"}
+			got, src, err := policy.SelectClass(cfg, p, policy.Container{Name: "app"})
+			if err != nil {
+				t.Errorf("config accepted by Parse makes every unlabeled pod in %q fail: SelectClass error %v", tc.ns, err)
+				return
+			}
+			if got != "" {
+				t.Errorf("SelectClass = (%q, %q), want not opted in", got, src)
+			}
+		})
+	}
+}
+
+func TestResolveRequest(t *testing.T) {
+	// MemTotal/1000 = 4 MiB exactly.
+	node := policy.Node{MemTotal: 1000 * 4096 * 1024, PageSize: page}
+	reqAnn := policy.AnnotationRequestPrefix + "app"
+	all := func() (map[string]string, map[string]string, map[string]string) {
+		return map[string]string{reqAnn: "100Mi", policy.AnnotationRequest: "200Mi"},
+			map[string]string{policy.AnnotationRecordedRequest: "314572800"},
+			map[string]string{"memory.min": "419430400", "memory.low": "524288000"}
+	}
+	type tcase struct {
+		name      string
+		qos       policy.QOSClass
+		podAnn    map[string]string
+		ctrAnn    map[string]string
+		unified   map[string]string
+		limit     int64
+		adj       *int64
+		want      int64
+		wantSrc   policy.RequestSource
+		wantErr   []string
+		errLimitK string
+	}
+	pa, ca, u := all()
+	tests := []tcase{
+		{name: "container annotation beats everything", qos: policy.QOSBurstable, podAnn: pa, ctrAnn: ca, unified: u, limit: 1 * Gi, adj: i64(998),
+			want: 100 * Mi, wantSrc: policy.RequestFromContainerAnnotation},
+		{name: "pod annotation beats recorded", qos: policy.QOSBurstable, podAnn: map[string]string{policy.AnnotationRequest: "200Mi"}, ctrAnn: ca, unified: u, limit: 1 * Gi, adj: i64(998),
+			want: 200 * Mi, wantSrc: policy.RequestFromPodAnnotation},
+		{name: "container annotation of another container ignored", qos: policy.QOSBurstable, podAnn: map[string]string{policy.AnnotationRequestPrefix + "other": "1Mi", policy.AnnotationRequest: "200Mi"},
+			want: 200 * Mi, wantSrc: policy.RequestFromPodAnnotation},
+		{name: "recorded beats unified memory.min", qos: policy.QOSBurstable, ctrAnn: ca, unified: u, limit: 1 * Gi, adj: i64(998),
+			want: 300 * Mi, wantSrc: policy.RequestFromRecorded},
+		{name: "recorded zero is used", qos: policy.QOSBurstable, ctrAnn: map[string]string{policy.AnnotationRecordedRequest: "0"}, unified: u,
+			want: 0, wantSrc: policy.RequestFromRecorded},
+		{name: "recorded garbage falls through to memory.min", qos: policy.QOSBurstable, ctrAnn: map[string]string{policy.AnnotationRecordedRequest: "300Mi"}, unified: u,
+			want: 400 * Mi, wantSrc: policy.RequestFromUnifiedMin},
+		{name: "recorded negative falls through to memory.min", qos: policy.QOSBurstable, ctrAnn: map[string]string{policy.AnnotationRecordedRequest: "-5"}, unified: u,
+			want: 400 * Mi, wantSrc: policy.RequestFromUnifiedMin},
+		{name: "recorded on pod annotations is not used", qos: policy.QOSBurstable, podAnn: map[string]string{policy.AnnotationRecordedRequest: "314572800"}, unified: u,
+			want: 400 * Mi, wantSrc: policy.RequestFromUnifiedMin},
+		{name: "unified memory.min beats memory.low", qos: policy.QOSBurstable, unified: u, limit: 1 * Gi, adj: i64(998),
+			want: 400 * Mi, wantSrc: policy.RequestFromUnifiedMin},
+		{name: "unified memory.min for guaranteed beats limit", qos: policy.QOSGuaranteed, unified: map[string]string{"memory.min": "419430400"}, limit: 1 * Gi,
+			want: 400 * Mi, wantSrc: policy.RequestFromUnifiedMin},
+		{name: "unified memory.min 0 ignored", qos: policy.QOSBurstable, unified: map[string]string{"memory.min": "0", "memory.low": "524288000"},
+			want: 500 * Mi, wantSrc: policy.RequestFromUnifiedLow},
+		{name: "unified memory.min max ignored", qos: policy.QOSBurstable, unified: map[string]string{"memory.min": "max", "memory.low": "524288000"},
+			want: 500 * Mi, wantSrc: policy.RequestFromUnifiedLow},
+		{name: "unified memory.low for burstable beats oom_score_adj", qos: policy.QOSBurstable, unified: map[string]string{"memory.low": "524288000"}, limit: 1 * Gi, adj: i64(998),
+			want: 500 * Mi, wantSrc: policy.RequestFromUnifiedLow},
+		{name: "unified memory.low not for guaranteed: limit used", qos: policy.QOSGuaranteed, unified: map[string]string{"memory.low": "524288000"}, limit: 1 * Gi,
+			want: 1 * Gi, wantSrc: policy.RequestFromGuaranteedLimit},
+		{name: "unified memory.low not for best-effort", qos: policy.QOSBestEffort, unified: map[string]string{"memory.low": "524288000"},
+			want: 0, wantSrc: policy.RequestUnknown},
+		{name: "unified memory.low not for unknown QoS", qos: policy.QOSUnknown, unified: map[string]string{"memory.low": "524288000"},
+			want: 0, wantSrc: policy.RequestUnknown},
+		{name: "guaranteed limit beats oom_score_adj", qos: policy.QOSGuaranteed, limit: 1 * Gi, adj: i64(-997),
+			want: 1 * Gi, wantSrc: policy.RequestFromGuaranteedLimit},
+		{name: "guaranteed without limit is unknown", qos: policy.QOSGuaranteed, adj: i64(998),
+			want: 0, wantSrc: policy.RequestUnknown},
+		{name: "oom_score_adj 998", qos: policy.QOSBurstable, adj: i64(998),
+			want: 8 * Mi, wantSrc: policy.RequestFromOOMScoreAdj},
+		{name: "oom_score_adj 3 (lowest burstable)", qos: policy.QOSBurstable, adj: i64(3),
+			want: 997 * 4 * Mi, wantSrc: policy.RequestFromOOMScoreAdj},
+		{name: "oom_score_adj 500", qos: policy.QOSBurstable, adj: i64(500),
+			want: 500 * 4 * Mi, wantSrc: policy.RequestFromOOMScoreAdj},
+		{name: "oom_score_adj capped at limit", qos: policy.QOSBurstable, adj: i64(500), limit: 100 * Mi,
+			want: 100 * Mi, wantSrc: policy.RequestFromOOMScoreAdj},
+		{name: "oom_score_adj 999 is unknown", qos: policy.QOSBurstable, adj: i64(999),
+			want: 0, wantSrc: policy.RequestUnknown},
+		{name: "oom_score_adj 2 is unknown", qos: policy.QOSBurstable, adj: i64(2),
+			want: 0, wantSrc: policy.RequestUnknown},
+		{name: "oom_score_adj 1000 is unknown", qos: policy.QOSBurstable, adj: i64(1000),
+			want: 0, wantSrc: policy.RequestUnknown},
+		{name: "oom_score_adj from guaranteed pod ignored", qos: policy.QOSGuaranteed, adj: i64(998),
+			want: 0, wantSrc: policy.RequestUnknown},
+		{name: "oom_score_adj from best-effort pod ignored", qos: policy.QOSBestEffort, adj: i64(998),
+			want: 0, wantSrc: policy.RequestUnknown},
+		{name: "nothing known", qos: policy.QOSBurstable,
+			want: 0, wantSrc: policy.RequestUnknown},
+		{name: "annotation equal to limit ok", qos: policy.QOSBurstable, podAnn: map[string]string{reqAnn: "512Mi"}, limit: 512 * Mi,
+			want: 512 * Mi, wantSrc: policy.RequestFromContainerAnnotation},
+		{name: "annotation not page aligned kept as is", qos: policy.QOSBurstable, podAnn: map[string]string{reqAnn: "1000000"},
+			want: 1000000, wantSrc: policy.RequestFromContainerAnnotation},
+		{name: "annotation decimal SI", qos: policy.QOSBurstable, podAnn: map[string]string{policy.AnnotationRequest: "1G"},
+			want: 1000000000, wantSrc: policy.RequestFromPodAnnotation},
+		{name: "bad container annotation abc", qos: policy.QOSBurstable, podAnn: map[string]string{reqAnn: "abc", policy.AnnotationRequest: "200Mi"},
+			wantErr: []string{"pod default/web", `container "app"`, "annotation " + reqAnn, `"abc"`, "allowed: a memory quantity from 0 to 8Ei"}},
+		{name: "bad container annotation -1Mi", qos: policy.QOSBurstable, podAnn: map[string]string{reqAnn: "-1Mi"},
+			wantErr: []string{"annotation " + reqAnn, `"-1Mi"`, "negative", "allowed: a memory quantity from 0 to 8Ei"}},
+		{name: "bad pod annotation abc", qos: policy.QOSBurstable, podAnn: map[string]string{policy.AnnotationRequest: "abc"}, ctrAnn: ca,
+			wantErr: []string{"annotation " + policy.AnnotationRequest, `"abc"`, "allowed:"}},
+		{name: "bad pod annotation -1Mi", qos: policy.QOSBurstable, podAnn: map[string]string{policy.AnnotationRequest: "-1Mi"},
+			wantErr: []string{"annotation " + policy.AnnotationRequest, `"-1Mi"`, "allowed:"}},
+		{name: "container annotation above limit", qos: policy.QOSBurstable, podAnn: map[string]string{reqAnn: "600Mi"}, limit: 512 * Mi,
+			wantErr: []string{"annotation " + reqAnn, `"600Mi"`, "above the container's memory limit 536870912", "allowed: at most the limit"}},
+		{name: "pod annotation above limit", qos: policy.QOSBurstable, podAnn: map[string]string{policy.AnnotationRequest: "1Gi"}, limit: 512 * Mi,
+			wantErr: []string{"annotation " + policy.AnnotationRequest, "above the container's memory limit"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := policy.Pod{Namespace: "default", Name: "web", Annotations: tc.podAnn}
+			c := policy.Container{Name: "app", Annotations: tc.ctrAnn, Unified: tc.unified, Limit: tc.limit, OOMScoreAdj: tc.adj}
+			got, src, err := policy.ResolveRequest(p, c, tc.qos, node)
+			if tc.wantErr != nil {
+				if err == nil {
+					t.Fatalf("ResolveRequest = %d (%s), want error", got, src)
+				}
+				inputError(t, err)
+				containsAll(t, err.Error(), tc.wantErr...)
+				return
+			}
+			if err != nil {
+				t.Fatalf("ResolveRequest: unexpected error %v", err)
+			}
+			if got != tc.want || src != tc.wantSrc {
+				t.Errorf("ResolveRequest = (%d, %q), want (%d, %q)", got, src, tc.want, tc.wantSrc)
+			}
+		})
+	}
+}
+
+// TestResolveRequestOOMScoreAdjPageAligned checks the oom_score_adj bound is
+// aligned down to the page when MemTotal/1000 is not a page multiple.
+func TestResolveRequestOOMScoreAdjPageAligned(t *testing.T) {
+	node := policy.Node{MemTotal: 8 * Gi, PageSize: page}
+	c := policy.Container{Name: "app", OOMScoreAdj: i64(998)}
+	got, src, err := policy.ResolveRequest(policy.Pod{}, c, policy.QOSBurstable, node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 2 * (8Gi/1000) = 2 * 8589934 = 17179868, aligned down: 17178624.
+	if got != 17178624 || src != policy.RequestFromOOMScoreAdj {
+		t.Errorf("ResolveRequest = (%d, %q), want (17178624, %q)", got, src, policy.RequestFromOOMScoreAdj)
+	}
+	node.MemTotal = 0
+	if got, src, _ := policy.ResolveRequest(policy.Pod{}, c, policy.QOSBurstable, node); got != 0 || src != policy.RequestUnknown {
+		t.Errorf("without MemTotal: ResolveRequest = (%d, %q), want (0, unknown)", got, src)
+	}
+}
+
+// TestResolveRequestHugeQuantity: a request annotation too large for int64
+// must be rejected (or saturate), never come back as 0 or a negative number.
+func TestResolveRequestHugeQuantity(t *testing.T) {
+	const maxInt64 = int64(^uint64(0) >> 1)
+	node := policy.Node{MemTotal: 8 * Gi}
+	for _, v := range []string{"10E", "100E", "9223372036854775808", "18446744073709551616", "1e19", "16Ei"} {
+		for _, limit := range []int64{0, 512 * Mi} {
+			t.Run(fmt.Sprintf("%s/limit=%d", v, limit), func(t *testing.T) {
+				p := policy.Pod{Namespace: "default", Name: "web", Annotations: map[string]string{policy.AnnotationRequestPrefix + "app": v}}
+				c := policy.Container{Name: "app", Limit: limit}
+				got, src, err := policy.ResolveRequest(p, c, policy.QOSBurstable, node)
+				if err != nil {
+					inputError(t, err)
+					return
+				}
+				if limit > 0 {
+					t.Errorf("ResolveRequest(%q) with limit %d = (%d, %q), want an above-the-limit error", v, limit, got, src)
+					return
+				}
+				if got != maxInt64 {
+					t.Errorf("ResolveRequest(%q) = (%d, %q), want an error or saturation at %d", v, got, src, maxInt64)
+				}
+			})
+		}
+	}
+}
