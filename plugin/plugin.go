@@ -1,8 +1,10 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 
@@ -14,6 +16,7 @@ import (
 	"nri-memqos/pkg/config"
 	"nri-memqos/pkg/policy"
 	"nri-memqos/pkg/protection"
+	"nri-memqos/pkg/state"
 )
 
 // The handlers this plugin relies on. The stub finds handlers by reflection
@@ -49,9 +52,15 @@ type plugin struct {
 	fs         *cgroupfs.FS
 	node       nodeInfo
 	ledger     *protection.Ledger
-	// stateFile persists the ancestor values the plugin wrote ("" = none).
-	stateFile  string
 	containers map[string]*tracked
+	// requests are the memory requests resolved per container ID; kept
+	// across restarts because an in-place resize changes them after the
+	// creation annotation was stamped.
+	requests map[string]int64
+	// stateFile persists ledger and requests ("" = none); dirty marks
+	// changes not yet saved.
+	stateFile string
+	dirty     bool
 }
 
 func newPlugin(log *logrus.Logger, fileConfig *config.Config, node nodeInfo, stateFile string) *plugin {
@@ -62,8 +71,44 @@ func newPlugin(log *logrus.Logger, fileConfig *config.Config, node nodeInfo, sta
 		ledger:     protection.New(),
 		stateFile:  stateFile,
 		containers: map[string]*tracked{},
+		requests:   map[string]int64{},
 	}
 	return p
+}
+
+// loadState takes back what a previous process of the plugin saved for the
+// same cgroup mount.
+func (p *plugin) loadState() {
+	if p.stateFile == "" {
+		return
+	}
+	st, err := state.Load(p.stateFile, p.stateScope())
+	if err != nil {
+		p.log.Warnf("starting without saved state: %v", err)
+	}
+	p.ledger.Restore(st.Ancestors)
+	maps.Copy(p.requests, st.Requests)
+}
+
+// saveState writes the state when it changed. Callers hold p.mu.
+func (p *plugin) saveState() {
+	if p.stateFile == "" || !p.dirty {
+		return
+	}
+	st := &state.State{Scope: p.stateScope(), Ancestors: p.ledger.Snapshot(), Requests: p.requests}
+	if err := state.Save(p.stateFile, st); err != nil {
+		p.log.Warnf("%v", err)
+		return
+	}
+	p.dirty = false
+}
+
+// record remembers the request resolved for a container.
+func (p *plugin) record(id string, request int64) {
+	if old, ok := p.requests[id]; !ok || old != request {
+		p.requests[id] = request
+		p.dirty = true
+	}
 }
 
 // stateScope names the cgroup mount the saved ancestor values belong to.
@@ -83,10 +128,8 @@ func (p *plugin) setConfig(cfg *config.Config) error {
 	}
 	first := p.fs == nil
 	p.cfg, p.fs = cfg, fs
-	if first && p.stateFile != "" {
-		if err := p.ledger.Load(p.stateFile, p.stateScope()); err != nil {
-			p.log.Warnf("starting without the saved ancestor values: %v", err)
-		}
+	if first {
+		p.loadState()
 	}
 	p.log.WithFields(logrus.Fields{"cgroupRoot": fs.Root, "cgroupVersion": fs.Version, "classes": cfg.ClassNames()}).Info("configured")
 	return nil
@@ -123,9 +166,15 @@ func ctrLog(log *logrus.Logger, pod *api.PodSandbox, ctr *api.Container) *logrus
 }
 
 // decide runs the policy for one container with the node facts in force.
+// fromKubelet tells that the container's resources (or res) are kubelet's
+// request as it stands, not what the runtime holds after earlier events.
 // Callers hold p.mu.
-func (p *plugin) decide(pod *api.PodSandbox, ctr *api.Container, res *api.LinuxResources) (*tracked, error) {
+func (p *plugin) decide(pod *api.PodSandbox, ctr *api.Container, res *api.LinuxResources, fromKubelet bool) (*tracked, error) {
 	t := &tracked{pod: podFacts(pod), ctr: containerFacts(ctr, res)}
+	t.ctr.UnifiedFromKubelet = fromKubelet
+	if r, ok := p.requests[ctr.GetId()]; ok {
+		t.ctr.Recorded = &r
+	}
 	node := p.node.facts(p.ledger.TotalMin(ctr.GetId()))
 	if q := p.cfg.NodeAllocatable; q != nil {
 		node.Allocatable = q.Value()
@@ -135,6 +184,7 @@ func (p *plugin) decide(pod *api.PodSandbox, ctr *api.Container, res *api.LinuxR
 		return nil, err
 	}
 	t.decision = d
+	p.record(ctr.GetId(), d.Request)
 	if rel, err := cgroupfs.RelPath(ctr.GetLinux().GetCgroupsPath()); err == nil {
 		t.rel = rel
 	}
@@ -171,10 +221,8 @@ func (p *plugin) applyAncestors(l *logrus.Entry, paths []string, mode protection
 	if err != nil {
 		l.Warnf("%v", err)
 	}
-	if len(changes) > 0 && p.stateFile != "" {
-		if err := p.ledger.Save(p.stateFile, p.stateScope()); err != nil {
-			l.Warnf("%v", err)
-		}
+	if len(changes) > 0 {
+		p.dirty = true
 	}
 }
 
@@ -183,8 +231,9 @@ func (p *plugin) applyAncestors(l *logrus.Entry, paths []string, mode protection
 func (p *plugin) CreateContainer(_ context.Context, pod *api.PodSandbox, ctr *api.Container) (*api.ContainerAdjustment, []*api.ContainerUpdate, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	defer p.saveState()
 	l := ctrLog(p.log, pod, ctr)
-	t, err := p.decide(pod, ctr, nil)
+	t, err := p.decide(pod, ctr, nil, true)
 	if err != nil {
 		l.Error(err)
 		return nil, nil, err
@@ -235,8 +284,9 @@ func (p *plugin) writeV1(l *logrus.Entry, t *tracked) {
 func (p *plugin) UpdateContainer(_ context.Context, pod *api.PodSandbox, ctr *api.Container, res *api.LinuxResources) ([]*api.ContainerUpdate, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	defer p.saveState()
 	l := ctrLog(p.log, pod, ctr)
-	t, err := p.decide(pod, ctr, res)
+	t, err := p.decide(pod, ctr, res, true)
 	if err != nil {
 		l.Error(err)
 		return nil, err
@@ -258,6 +308,7 @@ func (p *plugin) UpdateContainer(_ context.Context, pod *api.PodSandbox, ctr *ap
 func (p *plugin) PostUpdateContainer(_ context.Context, pod *api.PodSandbox, ctr *api.Container) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	defer p.saveState()
 	t, ok := p.containers[ctr.GetId()]
 	if !ok {
 		return nil
@@ -289,7 +340,12 @@ func (p *plugin) RemoveContainer(_ context.Context, pod *api.PodSandbox, ctr *ap
 func (p *plugin) forget(pod *api.PodSandbox, ctr *api.Container) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	defer p.saveState()
 	delete(p.containers, ctr.GetId())
+	if _, ok := p.requests[ctr.GetId()]; ok {
+		delete(p.requests, ctr.GetId())
+		p.dirty = true
+	}
 	if paths := p.ledger.Remove(ctr.GetId()); len(paths) > 0 && p.fs.Version == 2 {
 		p.applyAncestors(ctrLog(p.log, pod, ctr), paths, protection.Full)
 	}
@@ -301,6 +357,7 @@ func (p *plugin) forget(pod *api.PodSandbox, ctr *api.Container) {
 func (p *plugin) Synchronize(_ context.Context, pods []*api.PodSandbox, ctrs []*api.Container) ([]*api.ContainerUpdate, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	defer p.saveState()
 	byID := make(map[string]*api.PodSandbox, len(pods))
 	for _, pod := range pods {
 		byID[pod.GetId()] = pod
@@ -309,10 +366,20 @@ func (p *plugin) Synchronize(_ context.Context, pods []*api.PodSandbox, ctrs []*
 	// that had protection before.
 	ctrs = slices.Clone(ctrs)
 	slices.SortStableFunc(ctrs, func(a, b *api.Container) int {
-		return int(a.GetCreatedAt() - b.GetCreatedAt())
+		return cmp.Compare(a.GetCreatedAt(), b.GetCreatedAt())
 	})
 	touched := p.ledger.Reset()
 	p.containers = map[string]*tracked{}
+	known := make(map[string]bool, len(ctrs))
+	for _, c := range ctrs {
+		known[c.GetId()] = true
+	}
+	for id := range p.requests {
+		if !known[id] {
+			delete(p.requests, id)
+			p.dirty = true
+		}
+	}
 	var updates []*api.ContainerUpdate
 	for _, ctr := range ctrs {
 		pod := byID[ctr.GetPodSandboxId()]
@@ -325,7 +392,7 @@ func (p *plugin) Synchronize(_ context.Context, pods []*api.PodSandbox, ctrs []*
 			continue
 		}
 		l := ctrLog(p.log, pod, ctr)
-		t, err := p.decide(pod, ctr, nil)
+		t, err := p.decide(pod, ctr, nil, false)
 		if err != nil {
 			l.Warnf("synchronize: %v", err)
 			continue

@@ -24,7 +24,7 @@ const (
 	// AnnotationPrefix is the prefix of every annotation of this plugin.
 	AnnotationPrefix = "memqos.nri.io/"
 	// AnnotationRecordedRequest is set on the container at creation with the
-	// request resolved then, so that later events (resize, Synchronize after a
+	// request resolved then, so that later events (Synchronize after a
 	// restart) do not mistake the plugin's own memory.min for kubelet's.
 	AnnotationRecordedRequest = "memqos.nri.io/resolved-request"
 	// LabelKoordinatorQoS is Koordinator's pod QoS label.
@@ -59,8 +59,15 @@ type Container struct {
 	Annotations map[string]string
 	// Limit is the memory limit in bytes; 0 means none.
 	Limit int64
-	// Unified is the cgroup v2 unified map the runtime already has (kubelet's keys).
+	// Unified is the cgroup v2 unified map the runtime has for the container.
 	Unified map[string]string
+	// UnifiedFromKubelet tells that Unified is kubelet's own request (creation,
+	// in-place resize) and so wins over the recorded request; otherwise
+	// (Synchronize) it may hold the plugin's own earlier values.
+	UnifiedFromKubelet bool
+	// Recorded is the request the plugin resolved for this container before
+	// (kept across restarts); nil falls back to the creation annotation.
+	Recorded *int64
 	// OOMScoreAdj as set by kubelet, if known.
 	OOMScoreAdj *int64
 }

@@ -420,6 +420,8 @@ func TestResolveRequest(t *testing.T) {
 		wantSrc   policy.RequestSource
 		wantErr   []string
 		errLimitK string
+		fresh     bool   // unified is kubelet's own request (creation, resize)
+		recorded  *int64 // the plugin's saved request
 	}
 	pa, ca, u := all()
 	tests := []tcase{
@@ -431,6 +433,16 @@ func TestResolveRequest(t *testing.T) {
 			want: 200 * Mi, wantSrc: policy.RequestFromPodAnnotation},
 		{name: "recorded beats unified memory.min", qos: policy.QOSBurstable, ctrAnn: ca, unified: u, limit: 1 * Gi, adj: i64(998),
 			want: 300 * Mi, wantSrc: policy.RequestFromRecorded},
+		{name: "kubelet's fresh memory.min beats recorded (resize)", qos: policy.QOSBurstable, ctrAnn: ca, unified: u, fresh: true, recorded: i64(50 * Mi),
+			want: 400 * Mi, wantSrc: policy.RequestFromUnifiedMin},
+		{name: "kubelet's fresh memory.low beats recorded (Burstable)", qos: policy.QOSBurstable, ctrAnn: ca, unified: map[string]string{"memory.low": "524288000"}, fresh: true,
+			want: 500 * Mi, wantSrc: policy.RequestFromUnifiedLow},
+		{name: "fresh unified without request keys falls to recorded", qos: policy.QOSBurstable, ctrAnn: ca, unified: map[string]string{"cpu.weight": "10"}, fresh: true, recorded: i64(50 * Mi),
+			want: 50 * Mi, wantSrc: policy.RequestFromRecorded},
+		{name: "saved request beats the creation annotation", qos: policy.QOSBurstable, ctrAnn: ca, unified: u, recorded: i64(50 * Mi),
+			want: 50 * Mi, wantSrc: policy.RequestFromRecorded},
+		{name: "pod annotation beats fresh unified", qos: policy.QOSBurstable, podAnn: map[string]string{policy.AnnotationRequest: "200Mi"}, unified: u, fresh: true,
+			want: 200 * Mi, wantSrc: policy.RequestFromPodAnnotation},
 		{name: "recorded zero is used", qos: policy.QOSBurstable, ctrAnn: map[string]string{policy.AnnotationRecordedRequest: "0"}, unified: u,
 			want: 0, wantSrc: policy.RequestFromRecorded},
 		{name: "recorded garbage falls through to memory.min", qos: policy.QOSBurstable, ctrAnn: map[string]string{policy.AnnotationRecordedRequest: "300Mi"}, unified: u,
@@ -501,7 +513,7 @@ func TestResolveRequest(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			p := policy.Pod{Namespace: "default", Name: "web", Annotations: tc.podAnn}
-			c := policy.Container{Name: "app", Annotations: tc.ctrAnn, Unified: tc.unified, Limit: tc.limit, OOMScoreAdj: tc.adj}
+			c := policy.Container{Name: "app", Annotations: tc.ctrAnn, Unified: tc.unified, Limit: tc.limit, OOMScoreAdj: tc.adj, UnifiedFromKubelet: tc.fresh, Recorded: tc.recorded}
 			got, src, err := policy.ResolveRequest(p, c, tc.qos, node)
 			if tc.wantErr != nil {
 				if err == nil {

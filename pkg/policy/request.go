@@ -31,13 +31,18 @@ func parseBytes(s string) (int64, error) { return config.ParseBytes(s) }
 // carry. In order:
 //  1. annotation memqos.nri.io/memory-request.container.<name>, then
 //     memqos.nri.io/memory-request on the pod;
-//  2. the value this plugin recorded on the container at creation;
-//  3. what kubelet put in the unified map: memory.min, else (Burstable pods,
-//     memoryReservationPolicy TieredReservation) memory.low;
-//  4. what Kubernetes' conventions imply: a Guaranteed container's limit, or
+//  2. when the unified map is kubelet's own request (creation, resize):
+//     its memory.min, else (Burstable pods, memoryReservationPolicy
+//     TieredReservation) its memory.low;
+//  3. the request the plugin resolved for this container before (its state,
+//     else the annotation it put on the container at creation);
+//  4. the unified map's memory.min / memory.low as in 2, when it may hold the
+//     plugin's own values but nothing was recorded (containers created before
+//     the plugin ran);
+//  5. what Kubernetes' conventions imply: a Guaranteed container's limit, or
 //     for Burstable the lower bound of the request behind its oom_score_adj
 //     (kubelet sets 1000 - 1000*request/capacity);
-//  5. zero.
+//  6. zero.
 func ResolveRequest(p Pod, c Container, qos QOSClass, n Node) (int64, RequestSource, error) {
 	for _, a := range []struct {
 		key string
@@ -60,18 +65,21 @@ func ResolveRequest(p Pod, c Container, qos QOSClass, n Node) (int64, RequestSou
 		}
 		return b, a.src, nil
 	}
+	if c.UnifiedFromKubelet {
+		if b, src, ok := kubeletRequest(c, qos); ok {
+			return b, src, nil
+		}
+	}
+	if c.Recorded != nil && *c.Recorded >= 0 {
+		return *c.Recorded, RequestFromRecorded, nil
+	}
 	if v, ok := c.Annotations[AnnotationRecordedRequest]; ok {
 		if b, err := strconv.ParseInt(v, 10, 64); err == nil && b >= 0 {
 			return b, RequestFromRecorded, nil
 		}
 	}
-	if b, ok := unifiedBytes(c.Unified, "memory.min"); ok && b > 0 {
-		return b, RequestFromUnifiedMin, nil
-	}
-	if qos == QOSBurstable {
-		if b, ok := unifiedBytes(c.Unified, "memory.low"); ok && b > 0 {
-			return b, RequestFromUnifiedLow, nil
-		}
+	if b, src, ok := kubeletRequest(c, qos); ok {
+		return b, src, nil
 	}
 	switch qos {
 	case QOSGuaranteed:
@@ -90,6 +98,19 @@ func ResolveRequest(p Pod, c Container, qos QOSClass, n Node) (int64, RequestSou
 		}
 	}
 	return 0, RequestUnknown, nil
+}
+
+// kubeletRequest reads the request kubelet expresses in the unified map.
+func kubeletRequest(c Container, qos QOSClass) (int64, RequestSource, bool) {
+	if b, ok := unifiedBytes(c.Unified, "memory.min"); ok && b > 0 {
+		return b, RequestFromUnifiedMin, true
+	}
+	if qos == QOSBurstable {
+		if b, ok := unifiedBytes(c.Unified, "memory.low"); ok && b > 0 {
+			return b, RequestFromUnifiedLow, true
+		}
+	}
+	return 0, "", false
 }
 
 func unifiedBytes(u map[string]string, key string) (int64, bool) {

@@ -5,16 +5,16 @@
 package protection
 
 import (
-	"encoding/json"
+	"cmp"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 
 	"nri-memqos/pkg/cgroupfs"
+	"nri-memqos/pkg/state"
 )
 
 // Files is the cgroup I/O the ledger needs; *cgroupfs.FS implements it.
@@ -80,12 +80,17 @@ func (l *Ledger) Remove(id string) []string {
 
 // Reset forgets every promise (before a Synchronize rebuilds them); what
 // was written is kept, so values written before stay recognisable as ours.
+// It returns every ancestor that held a promise or a value the ledger wrote,
+// so that a following Full Apply lowers what no container needs any more.
 func (l *Ledger) Reset() []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var touched []string
 	for _, p := range l.promises {
 		touched = mergePaths(touched, p.Ancestors)
+	}
+	for k := range l.written {
+		touched = mergePaths(touched, []string{k.path})
 	}
 	l.promises = map[string]Promise{}
 	return touched
@@ -209,68 +214,27 @@ func mergePaths(a, b []string) []string {
 	return a
 }
 
-// savedState is what Save persists: the values and the cgroup mount they
-// belong to.
-type savedState struct {
-	Scope  string       `json:"scope"`
-	Values []savedValue `json:"values"`
-}
-
-// savedValue is one ancestor value the plugin wrote, as persisted.
-type savedValue struct {
-	Path  string `json:"path"`
-	File  string `json:"file"`
-	Value int64  `json:"value"`
-}
-
-// Save writes the ancestor values the plugin wrote to path (atomically), so a
-// restarted plugin still recognises them as its own and lowers them when
-// their containers go. Keep it on a tmpfs such as /run: cgroups do not
-// survive a reboot either.
-// scope names the cgroup mount; Load ignores a file saved for another.
-func (l *Ledger) Save(path, scope string) error {
-	l.mu.Lock()
-	vals := make([]savedValue, 0, len(l.written))
-	for k, v := range l.written {
-		vals = append(vals, savedValue{Path: k.path, File: k.file, Value: v})
-	}
-	l.mu.Unlock()
-	slices.SortFunc(vals, func(a, b savedValue) int { return strings.Compare(a.Path+"/"+a.File, b.Path+"/"+b.File) })
-	data, err := json.Marshal(savedState{Scope: scope, Values: vals})
-	if err != nil {
-		return err
-	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return fmt.Errorf("failed to save ledger: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("failed to save ledger: %w", err)
-	}
-	return nil
-}
-
-// Load restores what Save wrote for the same scope. A missing file, or one
-// saved for another scope, leaves the ledger as it is.
-func (l *Ledger) Load(path, scope string) error {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("failed to load ledger: %w", err)
-	}
-	var st savedState
-	if err := json.Unmarshal(data, &st); err != nil {
-		return fmt.Errorf("failed to load ledger %s: %w", path, err)
-	}
-	if st.Scope != scope {
-		return nil
-	}
+// Snapshot returns the ancestor values the ledger wrote, sorted.
+func (l *Ledger) Snapshot() []state.Value {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, v := range st.Values {
+	vals := make([]state.Value, 0, len(l.written))
+	for k, v := range l.written {
+		vals = append(vals, state.Value{Path: k.path, File: k.file, Value: v})
+	}
+	slices.SortFunc(vals, func(a, b state.Value) int {
+		return cmp.Or(strings.Compare(a.Path, b.Path), strings.Compare(a.File, b.File))
+	})
+	return vals
+}
+
+// Restore takes back values a previous process wrote (see Snapshot), so
+// they stay recognisable as the plugin's own and are lowered when their
+// containers are gone.
+func (l *Ledger) Restore(vals []state.Value) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, v := range vals {
 		l.written[key{v.Path, v.File}] = v.Value
 	}
-	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 
 	"nri-memqos/pkg/cgroupfs"
 	"nri-memqos/pkg/protection"
+	"nri-memqos/pkg/state"
 )
 
 func TestMain(m *testing.M) {
@@ -628,8 +630,10 @@ func TestReset(t *testing.T) {
 				t.Errorf("TotalMin after Reset = %d; want 0", got)
 			}
 			checkSums(t, l, want{kp: {0, 0}, bu: {0, 0}, pod1: {0, 0}, pod3: {0, 0}})
-			if again := l.Reset(); len(again) != 0 {
-				t.Errorf("second Reset = %q; want none", again)
+			// Values the ledger wrote still name their ancestors, so that a
+			// restarted plugin lowers them even with no container left.
+			if again := slices.Sorted(slices.Values(l.Reset())); !slices.Equal(again, slices.Sorted(slices.Values([]string{kp, bu, pod1, pod3}))) {
+				t.Errorf("second Reset = %q; want the written ancestors", again)
 			}
 
 			for id, p := range tc.rebuild {
@@ -637,6 +641,11 @@ func TestReset(t *testing.T) {
 			}
 			mustApply(t, l, f, touched, protection.Full)
 			checkValues(t, f, tc.wantFiles)
+			if len(tc.rebuild) == 0 {
+				if again := l.Reset(); len(again) != 0 {
+					t.Errorf("Reset after lowering everything = %q; want none", again)
+				}
+			}
 		})
 	}
 }
@@ -864,4 +873,36 @@ func TestApplyLeavesMaxAlone(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A restarted plugin restores what the previous process wrote and still
+// lowers it once no container needs it.
+func TestSnapshotRestore(t *testing.T) {
+	f := newFake().addCgroups(kp, bu, pod1)
+	l := protection.New()
+	mustApply(t, l, f, l.Set("c1", promise(pod1+"/c1", 100, 200)), protection.Full)
+	snap := l.Snapshot()
+	wantSnap := []state.Value{
+		{Path: kp, File: "memory.low", Value: 200}, {Path: kp, File: "memory.min", Value: 100},
+		{Path: bu, File: "memory.low", Value: 200}, {Path: bu, File: "memory.min", Value: 100},
+		{Path: pod1, File: "memory.low", Value: 200}, {Path: pod1, File: "memory.min", Value: 100},
+	}
+	if !reflect.DeepEqual(snap, wantSnap) {
+		t.Fatalf("Snapshot = %+v; want %+v", snap, wantSnap)
+	}
+
+	fresh := protection.New()
+	fresh.Restore(snap)
+	touched := fresh.Reset()
+	if got := slices.Sorted(slices.Values(touched)); !slices.Equal(got, []string{kp, bu, pod1}) {
+		t.Fatalf("Reset after Restore = %q; want the three ancestors", got)
+	}
+	mustApply(t, fresh, f, touched, protection.Full)
+	checkValues(t, f, want{kp: {0, 0}, bu: {0, 0}, pod1: {0, 0}})
+
+	// Without the restored values the same lowering must not happen.
+	f2 := newFake().addCgroups(kp, bu, pod1)
+	mustApply(t, l, f2, l.Set("c1", promise(pod1+"/c1", 100, 200)), protection.Full)
+	mustApply(t, protection.New(), f2, []string{kp, bu, pod1}, protection.Full)
+	checkValues(t, f2, want{kp: {100, 200}, bu: {100, 200}, pod1: {100, 200}})
 }
