@@ -177,7 +177,7 @@ func (p *plugin) decide(pod *api.PodSandbox, ctr *api.Container, res *api.LinuxR
 	}
 	node := p.node.facts(p.ledger.TotalMin(ctr.GetId()))
 	if q := p.cfg.NodeAllocatable; q != nil {
-		node.Allocatable = q.Value()
+		node.Allocatable, _ = q.Bytes() // validated with the config
 	}
 	d, err := policy.Decide(p.cfg, t.pod, t.ctr, node)
 	if err != nil || d == nil {

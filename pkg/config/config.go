@@ -93,7 +93,7 @@ type Config struct {
 	NodeProtectionFraction float64 `json:"nodeProtectionFraction"`
 	// NodeAllocatable is the memory the KEP-2570 memory.high formula uses for
 	// containers without a limit. Default: MemTotal from /proc/meminfo.
-	NodeAllocatable *resource.Quantity `json:"nodeAllocatable,omitempty"`
+	NodeAllocatable *Quantity `json:"nodeAllocatable,omitempty"`
 	// AllowedOverrides lists the keys pods may set per container through
 	// annotations. Default none.
 	AllowedOverrides []string `json:"allowedOverrides"`
@@ -125,7 +125,7 @@ type Class struct {
 	// OOMGroup sets memory.oom.group=1 (cgroup v2).
 	OOMGroup bool `json:"oomGroup,omitempty"`
 	// DefaultLimit is the memory limit given to containers without one.
-	DefaultLimit *resource.Quantity `json:"defaultLimit,omitempty"`
+	DefaultLimit *Quantity `json:"defaultLimit,omitempty"`
 	// Reclaim configures the reconciler for this class.
 	Reclaim *Reclaim `json:"reclaim,omitempty"`
 	// Namespaces restricts the class to these namespaces; empty means any.
@@ -296,8 +296,8 @@ func (c *Config) Validate() error {
 		return fieldErr("nodeProtectionFraction", "%v is out of range; allowed: above 0 up to 1", c.NodeProtectionFraction)
 	}
 	if q := c.NodeAllocatable; q != nil {
-		if _, err := QuantityBytes(*q); err != nil || q.Sign() <= 0 {
-			return fieldErr("nodeAllocatable", "%q is not allowed; allowed: a positive memory quantity up to 8Ei", q.String())
+		if b, err := q.Bytes(); err != nil || b <= 0 {
+			return fieldErr("nodeAllocatable", "%q is not allowed; allowed: a positive memory quantity up to 8Ei", string(*q))
 		}
 	}
 	for _, k := range c.AllowedOverrides {
@@ -376,8 +376,8 @@ func (cl *Class) validate(field string) error {
 		return fieldErr(field+".swappiness", "%d is out of range; allowed: 0 to 100", *s)
 	}
 	if q := cl.DefaultLimit; q != nil {
-		if b, err := QuantityBytes(*q); err != nil || b < 4096 {
-			return fieldErr(field+".defaultLimit", "%q is not allowed; allowed: a memory quantity from 4Ki up to 8Ei", q.String())
+		if b, err := q.Bytes(); err != nil || b < 4096 {
+			return fieldErr(field+".defaultLimit", "%q is not allowed; allowed: a memory quantity from 4Ki up to 8Ei", string(*q))
 		}
 	}
 	if r := cl.Reclaim; r != nil {
@@ -396,21 +396,35 @@ func (cl *Class) validate(field string) error {
 	return nil
 }
 
+// Quantity is a memory quantity in the configuration ("256Mi", "1G" or a
+// plain number of bytes), checked by Validate.
+type Quantity string
+
+// UnmarshalJSON accepts a string or a number.
+func (q *Quantity) UnmarshalJSON(b []byte) error {
+	*q = Quantity(strings.Trim(string(bytes.TrimSpace(b)), `"`))
+	return nil
+}
+
+// Bytes is the quantity in bytes.
+func (q Quantity) Bytes() (int64, error) { return ParseBytes(string(q)) }
+
+// quantityRE is the syntax of a Kubernetes quantity with at most two
+// exponent digits: longer exponents (1e99999999) make the quantity parser
+// spin for seconds, and anything past e18 is out of range anyway.
+var quantityRE = regexp.MustCompile(`^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]{1,2}|[KMGTPE]i|[mkMGTPE]|[nu])?$`)
+
 // ParseBytes parses a Kubernetes memory quantity ("256Mi", "1G") into bytes.
 // Negative values and values above 8Ei (int64) are errors; fractional bytes
 // round up.
 func ParseBytes(s string) (int64, error) {
+	if len(s) > 64 || !quantityRE.MatchString(s) {
+		return 0, fmt.Errorf("not a quantity")
+	}
 	q, err := resource.ParseQuantity(s)
 	if err != nil {
 		return 0, fmt.Errorf("not a quantity")
 	}
-	return QuantityBytes(q)
-}
-
-var maxBytes = resource.NewQuantity(math.MaxInt64, resource.BinarySI)
-
-// QuantityBytes turns a quantity into bytes, rejecting negative and too large values.
-func QuantityBytes(q resource.Quantity) (int64, error) {
 	if q.Sign() < 0 {
 		return 0, fmt.Errorf("negative")
 	}
@@ -419,6 +433,8 @@ func QuantityBytes(q resource.Quantity) (int64, error) {
 	}
 	return q.Value(), nil
 }
+
+var maxBytes = resource.NewQuantity(math.MaxInt64, resource.BinarySI)
 
 // ClassNames returns the defined class names, sorted.
 func (c *Config) ClassNames() []string {

@@ -10,16 +10,14 @@ import (
 	"reflect"
 	"strings"
 	"testing"
-
-	"k8s.io/apimachinery/pkg/api/resource"
 )
 
 func f64(v float64) *float64 { return &v }
 
 func intp(v int) *int { return &v }
 
-func qty(s string) *resource.Quantity {
-	q := resource.MustParse(s)
+func qty(s string) *Quantity {
+	q := Quantity(s)
 	return &q
 }
 
@@ -39,7 +37,7 @@ func dump(c *Config) string {
 	b.WriteString(" maxProtectionFraction=" + fmtAny(c.MaxProtectionFraction))
 	b.WriteString(" nodeProtectionFraction=" + fmtAny(c.NodeProtectionFraction))
 	if c.NodeAllocatable != nil {
-		b.WriteString(" nodeAllocatable=" + c.NodeAllocatable.String())
+		b.WriteString(" nodeAllocatable=" + string(*c.NodeAllocatable))
 	}
 	b.WriteString(" allowedOverrides=" + fmtAny(c.AllowedOverrides))
 	b.WriteString(" classes={")
@@ -74,7 +72,7 @@ func dumpClass(cl *Class) string {
 		parts = append(parts, "oomGroup")
 	}
 	if cl.DefaultLimit != nil {
-		parts = append(parts, "defaultLimit="+cl.DefaultLimit.String())
+		parts = append(parts, "defaultLimit="+string(*cl.DefaultLimit))
 	}
 	if cl.Reclaim != nil {
 		parts = append(parts, "reclaim="+fmtAny(*cl.Reclaim))
@@ -586,7 +584,7 @@ func TestShippedConfigIsDefault(t *testing.T) {
 // policy uses Value() (int64). A quantity accepted as positive must not turn
 // into 0 or a negative number of bytes.
 func TestParseHugeQuantities(t *testing.T) {
-	for _, v := range []string{"10E", "9223372036854775808", "18446744073709551616", "1e999999"} {
+	for _, v := range []string{"10E", "9223372036854775808", "18446744073709551616", "1e999999", "1e99999999", "9e18000000"} {
 		for _, field := range []string{"nodeAllocatable", "classes.gold.defaultLimit"} {
 			t.Run(field+"="+v, func(t *testing.T) {
 				doc := "nodeAllocatable: " + v + "\n"
@@ -604,10 +602,33 @@ func TestParseHugeQuantities(t *testing.T) {
 				if field != "nodeAllocatable" {
 					q = c.Classes["gold"].DefaultLimit
 				}
-				if got := q.Value(); got <= 0 {
-					t.Errorf("%s %s accepted as positive but Value() = %d", field, v, got)
+				if got, err := q.Bytes(); err != nil || got <= 0 {
+					t.Errorf("%s %s accepted as positive but Bytes() = %d, %v", field, v, got, err)
 				}
 			})
+		}
+	}
+}
+
+func TestQuantityForms(t *testing.T) {
+	tests := []struct {
+		yaml string
+		want int64
+	}{
+		{"nodeAllocatable: 1073741824\n", 1 << 30},
+		{"nodeAllocatable: \"1Gi\"\n", 1 << 30},
+		{"nodeAllocatable: 1G\n", 1_000_000_000},
+		{"nodeAllocatable: 1.5Gi\n", 3 << 29},
+		{"nodeAllocatable: 1e9\n", 1_000_000_000},
+	}
+	for _, tc := range tests {
+		c, err := Parse([]byte(tc.yaml))
+		if err != nil {
+			t.Errorf("%q: %v", tc.yaml, err)
+			continue
+		}
+		if got, err := c.NodeAllocatable.Bytes(); err != nil || got != tc.want {
+			t.Errorf("%q: Bytes() = %d, %v; want %d", tc.yaml, got, err, tc.want)
 		}
 	}
 }

@@ -56,7 +56,8 @@ func Decide(cfg *config.Config, p Pod, c Container, n Node) (*Decision, error) {
 	page := n.pageSize()
 
 	if d.Limit == 0 && cl.DefaultLimit != nil {
-		d.SetLimit = alignDown(cl.DefaultLimit.Value(), page)
+		b, _ := cl.DefaultLimit.Bytes() // validated with the config
+		d.SetLimit = alignDown(b, page)
 		d.Limit = d.SetLimit
 	}
 

@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"k8s.io/apimachinery/pkg/api/resource"
-
 	"nri-memqos/pkg/config"
 	"nri-memqos/pkg/policy"
 )
@@ -159,8 +157,8 @@ func withClass(classes map[string]*config.Class, mutate ...func(*config.Config))
 
 func allowAll(c *config.Config) { c.AllowedOverrides = slices.Clone(config.OverrideKeys) }
 
-func qty(s string) *resource.Quantity {
-	q := resource.MustParse(s)
+func qty(s string) *config.Quantity {
+	q := config.Quantity(s)
 	return &q
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"nri-memqos/pkg/config"
 	"nri-memqos/pkg/policy"
@@ -575,6 +576,23 @@ func TestResolveRequestHugeQuantity(t *testing.T) {
 					t.Errorf("ResolveRequest(%q) = (%d, %q), want an error or saturation at %d", v, got, src, maxInt64)
 				}
 			})
+		}
+	}
+}
+
+// Pod annotations are tenant input: a quantity with a huge exponent must be
+// refused by its syntax, not handed to the quantity parser, which spins for
+// tens of seconds on 1e99999999 while the plugin serves no one else.
+func TestResolveRequestHugeExponent(t *testing.T) {
+	for _, v := range []string{"1e99999999", "9e18000000", "1E-99999999", strings.Repeat("9", 65)} {
+		p := policy.Pod{Namespace: "default", Name: "web", Annotations: map[string]string{policy.AnnotationRequest: v}}
+		start := time.Now()
+		_, _, err := policy.ResolveRequest(p, policy.Container{Name: "app"}, policy.QOSBurstable, policy.Node{})
+		if err == nil || !strings.Contains(err.Error(), "not a quantity") {
+			t.Errorf("%s: error = %v; want not a quantity", v, err)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Errorf("%s: took %v", v, d)
 		}
 	}
 }
