@@ -163,7 +163,10 @@ func (l *Ledger) Apply(fs Files, paths []string, mode Mode) ([]Change, error) {
 		}{{"memory.min", min}, {"memory.low", low}} {
 			cur, err := fs.ReadInt(p, f.file)
 			if err != nil {
-				if !cgroupfs.IsGone(err) {
+				if cgroupfs.IsGone(err) {
+					// The cgroup went away, and with it what was written there.
+					delete(l.written, key{p, f.file})
+				} else {
 					errs = append(errs, err)
 				}
 				continue

@@ -906,3 +906,22 @@ func TestSnapshotRestore(t *testing.T) {
 	mustApply(t, protection.New(), f2, []string{kp, bu, pod1}, protection.Full)
 	checkValues(t, f2, want{kp: {100, 200}, bu: {100, 200}, pod1: {100, 200}})
 }
+
+// A vanished cgroup takes what the ledger wrote there with it: the saved
+// state must not keep naming it.
+func TestApplyForgetsVanishedCgroups(t *testing.T) {
+	f := newFake().addCgroups(kp, bu, pod1)
+	l := protection.New()
+	mustApply(t, l, f, l.Set("c1", promise(pod1+"/c1", 100, 200)), protection.Full)
+	delete(f.vals, fkey{pod1, fMin})
+	delete(f.vals, fkey{pod1, fLow})
+	mustApply(t, l, f, l.Remove("c1"), protection.Full)
+	for _, v := range l.Snapshot() {
+		if v.Path == pod1 {
+			t.Errorf("Snapshot still holds %+v of the vanished pod cgroup", v)
+		}
+	}
+	if n := len(l.Snapshot()); n != 0 {
+		t.Errorf("Snapshot has %d values after lowering everything; want 0", n)
+	}
+}
