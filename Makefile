@@ -4,15 +4,28 @@ BIN       := bin
 FUZZTIME  ?= 10s
 export CGO_ENABLED := 0
 
-.PHONY: all build test unit integration fuzz lint clean
+.PHONY: all build test unit integration fuzz lint clean e2e e2e-deps e2e-bin
+
+# End-to-end: real containerd + runc + crictl built from the Go module proxy
+# at the versions test/tools pins, Debian packages for the rest.
+E2E_OUT    := $(abspath _output/e2e)
+E2E_BIN    := $(E2E_OUT)/bin
+E2E_KERNEL := $(E2E_OUT)/kernel/vmlinuz
+E2E_TOOLS  := github.com/containerd/containerd/v2/cmd/containerd \
+              github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2 \
+              github.com/containerd/containerd/v2/cmd/ctr \
+              github.com/opencontainers/runc \
+              sigs.k8s.io/cri-tools/cmd/crictl
 
 all: build
 
 build: ## the plugin binary, static
 	$(GO) build -trimpath -o $(BIN)/nri-memqos ./plugin
 
-## test: everything CI runs: lint, unit tests, integration with the real NRI runtime side, fuzzing.
-test: lint unit integration fuzz
+## test: everything CI runs: lint, unit tests, integration with the real NRI
+## runtime side, fuzzing, and end to end on real containerd (cgroup v1 here,
+## cgroup v2 in a VM).
+test: lint unit integration fuzz e2e
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -30,5 +43,38 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParseConfig$$' -fuzztime=$(FUZZTIME) ./pkg/config
 	$(GO) test -run='^$$' -fuzz='^FuzzDecide$$' -fuzztime=$(FUZZTIME) ./pkg/policy
 
+## e2e: the end-to-end suite (root): builds what it needs, then runs.
+e2e: e2e-deps e2e-bin
+	E2E_REQUIRED=1 E2E_BIN_DIR=$(E2E_BIN) E2E_KERNEL=$(E2E_KERNEL) E2E_BUSYBOX=/usr/bin/busybox \
+	  $(GO) test -count=1 -v -timeout 20m ./test/e2e/
+
+## e2e-deps: Debian packages (installed when missing) and the cloud kernel for the VM.
+e2e-deps: $(E2E_KERNEL)
+	@pkgs=""; \
+	  dpkg -s busybox-static >/dev/null 2>&1 || pkgs="$$pkgs busybox-static"; \
+	  command -v qemu-system-x86_64 >/dev/null || pkgs="$$pkgs qemu-system-x86"; \
+	  command -v cpio >/dev/null || pkgs="$$pkgs cpio"; \
+	  if [ -n "$$pkgs" ]; then \
+	    echo "installing$$pkgs"; apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$pkgs; \
+	  fi
+
+$(E2E_KERNEL):
+	@mkdir -p $(E2E_OUT)/kernel
+	cd $(E2E_OUT)/kernel && \
+	  pkg=$$(apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image-/{print $$2; exit}'); \
+	  if [ -z "$$pkg" ]; then apt-get update -qq; pkg=$$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-/{print $$2; exit}'); fi; \
+	  rm -rf x *.deb && apt-get download -qq "$$pkg" && dpkg -x "$$pkg"_*.deb x && \
+	  cp x/boot/vmlinuz-* vmlinuz.tmp && mv vmlinuz.tmp vmlinuz && echo "kernel: $$pkg"
+
+## e2e-bin: the runtime binaries (cgo: runc needs it) and the plugin.
+e2e-bin: $(E2E_BIN)/.tools-stamp
+	$(GO) build -trimpath -ldflags '-s -w' -o $(E2E_BIN)/nri-memqos ./plugin
+
+$(E2E_BIN)/.tools-stamp: test/tools/go.mod test/tools/go.sum
+	@mkdir -p $(E2E_BIN)
+	cd test/tools && CGO_ENABLED=1 $(GO) build -trimpath -ldflags '-s -w' -o $(E2E_BIN)/ $(E2E_TOOLS)
+	touch $@
+
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) _output
