@@ -266,7 +266,7 @@ func (r *runtime) importImage() {
 	if err := buildBusyboxImage(r.env.busybox, tarball, testImage, sandboxImage); err != nil {
 		t.Fatalf("build image: %v", err)
 	}
-	out, err := exec.Command(r.bin("ctr"), "--address", r.sock, "-n", "k8s.io", "images", "import", tarball).CombinedOutput()
+	out, err := exec.Command(r.bin("ctr"), "--address", r.sock, "-n", "k8s.io", "images", "import", "--local", "--snapshotter", "native", tarball).CombinedOutput()
 	if err != nil {
 		t.Fatalf("ctr import: %v: %s", err, out)
 	}
