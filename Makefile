@@ -61,11 +61,12 @@ e2e-deps: $(E2E_KERNEL)
 
 $(E2E_KERNEL):
 	@mkdir -p $(E2E_OUT)/kernel
-	cd $(E2E_OUT)/kernel && \
-	  pkg=$$(apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image-/{print $$2; exit}'); \
-	  if [ -z "$$pkg" ]; then apt-get update -qq; pkg=$$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-/{print $$2; exit}'); fi; \
-	  rm -rf x *.deb && apt-get download -qq "$$pkg" && dpkg -x "$$pkg"_*.deb x && \
-	  cp x/boot/vmlinuz-* vmlinuz.tmp && mv vmlinuz.tmp vmlinuz && echo "kernel: $$pkg"
+	cd $(E2E_OUT)/kernel && rm -rf x *.deb && \
+	  fetch() { pkg=$$(apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image-/{print $$2; exit}'); \
+	            [ -n "$$pkg" ] && apt-get download -qq "$$pkg" 2>/dev/null; }; \
+	  fetch || { apt-get update -qq && fetch; } && \
+	  dpkg -x linux-image-*.deb x && cp x/boot/vmlinuz-* vmlinuz.tmp && mv vmlinuz.tmp vmlinuz && \
+	  rm -rf x *.deb && echo "kernel: $$pkg"
 
 ## e2e-bin: the runtime binaries (cgo: runc needs it) and the plugin.
 e2e-bin: $(E2E_BIN)/.tools-stamp
