@@ -73,16 +73,17 @@ func run() error {
 			stateFile = filepath.Join(*stateDir, "ancestors.json")
 		}
 	}
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer cancel()
+
 	p := newPlugin(log, fileCfg, node, stateFile)
+	p.ctx = ctx
 	if fileCfg != nil {
 		// Fail fast on a cgroup root that cannot be used.
 		if err := p.setConfig(fileCfg); err != nil {
 			return err
 		}
 	}
-
-	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer cancel()
 
 	opts := []stub.Option{stub.WithPluginName(*name), stub.WithPluginIdx(*idx), stub.WithSocketPath(*socket)}
 	// Pre-registered plugins get their connection as an inherited fd and take
@@ -127,6 +128,22 @@ func serve(ctx context.Context, log *logrus.Logger, p *plugin, opts []stub.Optio
 		}
 		backoff = min(backoff*2, backoffMax)
 	}
+}
+
+// readMeminfo reads MemAvailable and MemTotal for the reconciler.
+func readMeminfo() (int64, int64, error) {
+	fs, err := procfs.NewDefaultFS()
+	if err != nil {
+		return 0, 0, fmt.Errorf("procfs: %w", err)
+	}
+	mi, err := fs.Meminfo()
+	if err != nil {
+		return 0, 0, fmt.Errorf("failed to read /proc/meminfo: %w", err)
+	}
+	if mi.MemAvailableBytes == nil || mi.MemTotalBytes == nil {
+		return 0, 0, errors.New("/proc/meminfo has no MemAvailable or MemTotal")
+	}
+	return int64(*mi.MemAvailableBytes), int64(*mi.MemTotalBytes), nil
 }
 
 // readNode reads node memory and page size.

@@ -16,6 +16,7 @@ import (
 	"nri-memqos/pkg/config"
 	"nri-memqos/pkg/policy"
 	"nri-memqos/pkg/protection"
+	"nri-memqos/pkg/reconcile"
 	"nri-memqos/pkg/state"
 )
 
@@ -61,6 +62,10 @@ type plugin struct {
 	// changes not yet saved.
 	stateFile string
 	dirty     bool
+
+	// ctx bounds the reconciler, which starts with the first configuration.
+	ctx        context.Context
+	reconciler *reconcile.Reconciler
 }
 
 func newPlugin(log *logrus.Logger, fileConfig *config.Config, node nodeInfo, stateFile string) *plugin {
@@ -130,6 +135,12 @@ func (p *plugin) setConfig(cfg *config.Config) error {
 	p.cfg, p.fs = cfg, fs
 	if first {
 		p.loadState()
+		p.reconciler = reconcile.New(fs, fs.Version, cfg, p.targets, readMeminfo, p.log, p.node.pageSize)
+		if p.ctx != nil {
+			go p.reconciler.Run(p.ctx)
+		}
+	} else {
+		p.reconciler.SetConfig(cfg)
 	}
 	p.log.WithFields(logrus.Fields{"cgroupRoot": fs.Root, "cgroupVersion": fs.Version, "classes": cfg.ClassNames()}).Info("configured")
 	return nil
@@ -424,6 +435,20 @@ func (p *plugin) Synchronize(_ context.Context, pods []*api.PodSandbox, ctrs []*
 	}
 	p.log.WithFields(logrus.Fields{"containers": len(ctrs), "managed": len(p.containers), "updates": len(updates)}).Info("synchronized")
 	return updates, nil
+}
+
+// targets lists the containers the reconciler looks after.
+func (p *plugin) targets() []reconcile.Target {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]reconcile.Target, 0, len(p.containers))
+	for id, t := range p.containers {
+		out = append(out, reconcile.Target{
+			ID: id, Namespace: t.pod.Namespace, Pod: t.pod.Name, Container: t.ctr.Name,
+			Rel: t.rel, Decision: t.decision,
+		})
+	}
+	return out
 }
 
 // nodeInfo holds the node facts read once at start.

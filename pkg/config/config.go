@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/resource"
 	"sigs.k8s.io/yaml"
@@ -100,7 +101,92 @@ type Config struct {
 	// Classes are merged by name over the built-in classes; a class given
 	// here replaces the built-in class of the same name whole.
 	Classes map[string]*Class `json:"classes"`
+	// Reconciler configures the loop that acts while containers run.
+	Reconciler Reconciler `json:"reconciler"`
 }
+
+// Reconciler configures the periodic reconciler.
+type Reconciler struct {
+	// Enabled runs the reconciler. Default true.
+	Enabled bool `json:"enabled"`
+	// Interval between ticks. Default 1s.
+	Interval Duration `json:"interval"`
+	// DriftInterval between checks that the values the plugin set still hold.
+	// Default 10s.
+	DriftInterval Duration `json:"driftInterval"`
+	// MaxReclaimPerTick bounds what background and proactive reclaim ask of
+	// one container in one tick. Default 64Mi.
+	MaxReclaimPerTick Quantity `json:"maxReclaimPerTick"`
+	// NodePressure configures reclaim when the node runs short.
+	NodePressure NodePressure `json:"nodePressure"`
+	// Guard configures the memory.high livelock guard.
+	Guard Guard `json:"guard"`
+	// Proactive configures cold-memory reclaim for classes that opt in.
+	Proactive Proactive `json:"proactive"`
+}
+
+// NodePressure configures node-pressure reclaim (cgroup v2).
+type NodePressure struct {
+	// LowFraction: reclaim starts when MemAvailable falls below this fraction
+	// of MemTotal. Default 0.1; 0 turns node-pressure reclaim off.
+	LowFraction float64 `json:"lowFraction"`
+	// HighFraction: reclaim stops when MemAvailable is back above this
+	// fraction. Default 0.15; at least LowFraction.
+	HighFraction float64 `json:"highFraction"`
+	// MaxReclaimPerTick bounds the node-pressure reclaim of one tick, all
+	// containers together. Default 256Mi.
+	MaxReclaimPerTick Quantity `json:"maxReclaimPerTick"`
+}
+
+// Guard configures the memory.high livelock guard (cgroup v2).
+type Guard struct {
+	// Enabled turns the guard on. Default true.
+	Enabled bool `json:"enabled"`
+	// StallPressure is the memory.pressure "full" avg10 (percent) above which
+	// a container at memory.high counts as stalled. Default 40.
+	StallPressure float64 `json:"stallPressure"`
+	// StallFor is how long it must stay stalled before each raise. Default 5s.
+	StallFor Duration `json:"stallFor"`
+	// ReleasePressure is the "full" avg10 (percent) below which a raised
+	// memory.high is brought back. Default 5; below StallPressure.
+	ReleasePressure float64 `json:"releasePressure"`
+	// ReleaseFor is how long pressure must stay below ReleasePressure before
+	// each step back. Default 30s.
+	ReleaseFor Duration `json:"releaseFor"`
+	// Step is the fraction of the distance between the original memory.high
+	// and memory.max added (or taken back) per step. Default 0.25.
+	Step float64 `json:"step"`
+}
+
+// Proactive configures cold-memory reclaim (cgroup v2), for classes with
+// reclaim.proactive: true.
+type Proactive struct {
+	// TargetPressure is the memory.pressure "some" avg10 (percent) under which
+	// the container counts as idle enough to reclaim from. Default 0.5.
+	TargetPressure float64 `json:"targetPressure"`
+	// Fraction of the container's inactive memory reclaimed per period.
+	// Default 0.02.
+	Fraction float64 `json:"fraction"`
+	// Interval between proactive reclaims of one container. Default 10s.
+	Interval Duration `json:"interval"`
+}
+
+// Duration is a time.Duration written as "1s", "500ms" in the configuration.
+type Duration struct{ time.Duration }
+
+// UnmarshalJSON parses a Go duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	s := strings.Trim(string(bytes.TrimSpace(b)), `"`)
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("%q is not a duration such as 1s or 500ms", s)
+	}
+	d.Duration = v
+	return nil
+}
+
+// MarshalJSON writes the duration as a string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.String()) }
 
 // Koordinator configures the koordinator.sh/qosClass label mapping.
 type Koordinator struct {
@@ -140,6 +226,8 @@ type Reclaim struct {
 	LowWatermark float64 `json:"lowWatermark"`
 	// Priority orders reclaim under node pressure: lower is reclaimed first.
 	Priority int `json:"priority"`
+	// Proactive opts the class into cold-memory reclaim.
+	Proactive bool `json:"proactive,omitempty"`
 }
 
 // SwapMode tells how a class treats swap.
@@ -198,6 +286,16 @@ func Default() *Config {
 			},
 		},
 		Classes: BuiltinClasses(),
+		Reconciler: Reconciler{
+			Enabled:           true,
+			Interval:          Duration{time.Second},
+			DriftInterval:     Duration{10 * time.Second},
+			MaxReclaimPerTick: "64Mi",
+			NodePressure:      NodePressure{LowFraction: 0.1, HighFraction: 0.15, MaxReclaimPerTick: "256Mi"},
+			Guard: Guard{Enabled: true, StallPressure: 40, StallFor: Duration{5 * time.Second},
+				ReleasePressure: 5, ReleaseFor: Duration{30 * time.Second}, Step: 0.25},
+			Proactive: Proactive{TargetPressure: 0.5, Fraction: 0.02, Interval: Duration{10 * time.Second}},
+		},
 	}
 }
 
@@ -333,6 +431,9 @@ func (c *Config) Validate() error {
 			return fieldErr("namespaceClasses."+ns, "class %q is not allowed in namespace %q; allowed: a class open to it", name, ns)
 		}
 	}
+	if err := c.Reconciler.validate(); err != nil {
+		return err
+	}
 	for k, cl := range c.Koordinator.Classes {
 		switch k {
 		case "LSE", "LSR", "LS", "BE", "SYSTEM":
@@ -380,7 +481,7 @@ func (cl *Class) validate(field string) error {
 			return fieldErr(field+".defaultLimit", "%q is not allowed; allowed: a memory quantity from 4Ki up to 8Ei", string(*q))
 		}
 	}
-	if r := cl.Reclaim; r != nil {
+	if r := cl.Reclaim; r != nil && (r.HighWatermark != 0 || r.LowWatermark != 0) {
 		if !(r.HighWatermark > 0 && r.HighWatermark <= 1) {
 			return fieldErr(field+".reclaim.highWatermark", "%v is out of range; allowed: above 0 up to 1", r.HighWatermark)
 		}
@@ -392,6 +493,53 @@ func (cl *Class) validate(field string) error {
 		if !nameRE.MatchString(ns) {
 			return fieldErr(field+".namespaces", "%q is not a valid namespace name", ns)
 		}
+	}
+	return nil
+}
+
+func (r *Reconciler) validate() error {
+	if r.Interval.Duration < 10*time.Millisecond {
+		return fieldErr("reconciler.interval", "%v is too short; allowed: 10ms or more", r.Interval.Duration)
+	}
+	if r.DriftInterval.Duration < r.Interval.Duration {
+		return fieldErr("reconciler.driftInterval", "%v is shorter than the interval; allowed: %v or more", r.DriftInterval.Duration, r.Interval.Duration)
+	}
+	for field, q := range map[string]Quantity{
+		"reconciler.maxReclaimPerTick": r.MaxReclaimPerTick, "reconciler.nodePressure.maxReclaimPerTick": r.NodePressure.MaxReclaimPerTick,
+	} {
+		if b, err := q.Bytes(); err != nil || b < 4096 {
+			return fieldErr(field, "%q is not allowed; allowed: a memory quantity from 4Ki up to 8Ei", string(q))
+		}
+	}
+	np := r.NodePressure
+	if !(np.LowFraction >= 0 && np.LowFraction < 1) {
+		return fieldErr("reconciler.nodePressure.lowFraction", "%v is out of range; allowed: 0 (off) up to below 1", np.LowFraction)
+	}
+	if !(np.HighFraction >= np.LowFraction && np.HighFraction < 1) {
+		return fieldErr("reconciler.nodePressure.highFraction", "%v is out of range; allowed: lowFraction %v up to below 1", np.HighFraction, np.LowFraction)
+	}
+	g := r.Guard
+	if !(g.StallPressure > 0 && g.StallPressure <= 100) {
+		return fieldErr("reconciler.guard.stallPressure", "%v is out of range; allowed: above 0 up to 100", g.StallPressure)
+	}
+	if !(g.ReleasePressure >= 0 && g.ReleasePressure < g.StallPressure) {
+		return fieldErr("reconciler.guard.releasePressure", "%v is out of range; allowed: 0 up to below stallPressure %v", g.ReleasePressure, g.StallPressure)
+	}
+	if g.StallFor.Duration < 0 || g.ReleaseFor.Duration < 0 {
+		return fieldErr("reconciler.guard", "stallFor and releaseFor must not be negative")
+	}
+	if !(g.Step > 0 && g.Step <= 1) {
+		return fieldErr("reconciler.guard.step", "%v is out of range; allowed: above 0 up to 1", g.Step)
+	}
+	pr := r.Proactive
+	if !(pr.TargetPressure >= 0 && pr.TargetPressure <= 100) {
+		return fieldErr("reconciler.proactive.targetPressure", "%v is out of range; allowed: 0 to 100", pr.TargetPressure)
+	}
+	if !(pr.Fraction > 0 && pr.Fraction <= 1) {
+		return fieldErr("reconciler.proactive.fraction", "%v is out of range; allowed: above 0 up to 1", pr.Fraction)
+	}
+	if pr.Interval.Duration < r.Interval.Duration {
+		return fieldErr("reconciler.proactive.interval", "%v is shorter than the interval; allowed: %v or more", pr.Interval.Duration, r.Interval.Duration)
 	}
 	return nil
 }

@@ -1,0 +1,130 @@
+package cgroupfs
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/containerd/cgroups/v3/cgroup2"
+	"github.com/opencontainers/cgroups"
+	"github.com/opencontainers/cgroups/fscommon"
+)
+
+// Events are a container's memory event counters since its cgroup was made.
+//
+// cgroup v2: memory.events oom_kill, oom, high (throttled at memory.high),
+// max (hit memory.max). cgroup v1: memory.oom_control oom_kill and
+// memory.failcnt as max; v1 counts no oom or high events.
+type Events struct {
+	OOMKill, OOM, High, Max uint64
+}
+
+// Usage is the memory the cgroup uses: memory.current (v2) or
+// memory.usage_in_bytes (v1).
+func (f *FS) Usage(rel string) (int64, error) {
+	file := "memory.current"
+	if f.Version == 1 {
+		file = "memory.usage_in_bytes"
+	}
+	v, err := fscommon.GetCgroupParamUint(f.MemoryDir(rel), file)
+	if err != nil {
+		return 0, fmt.Errorf("failed to read %s: %w", filepath.Join(f.MemoryDir(rel), file), err)
+	}
+	return int64(min(v, uint64(1<<63-1))), nil
+}
+
+// ReadEvents reads the event counters.
+func (f *FS) ReadEvents(rel string) (Events, error) {
+	dir := f.MemoryDir(rel)
+	if f.Version == 1 {
+		var e Events
+		var err error
+		if e.OOMKill, err = fscommon.GetValueByKey(dir, "memory.oom_control", "oom_kill"); err != nil {
+			return Events{}, fmt.Errorf("failed to read %s: %w", filepath.Join(dir, "memory.oom_control"), err)
+		}
+		if e.Max, err = fscommon.GetCgroupParamUint(dir, "memory.failcnt"); err != nil {
+			return Events{}, fmt.Errorf("failed to read %s: %w", filepath.Join(dir, "memory.failcnt"), err)
+		}
+		return e, nil
+	}
+	m, err := f.v2(rel)
+	if err != nil {
+		return Events{}, err
+	}
+	if _, err := os.Stat(filepath.Join(dir, "memory.events")); err != nil {
+		// The library reads a missing file as "no events": a vanished
+		// cgroup must not look like a container without events.
+		return Events{}, fmt.Errorf("failed to read %s: %w", filepath.Join(dir, "memory.events"), err)
+	}
+	st, err := m.StatFiltered(cgroup2.StatMemoryEvents)
+	if err != nil {
+		return Events{}, fmt.Errorf("failed to read %s: %w", filepath.Join(dir, "memory.events"), err)
+	}
+	ev := st.GetMemoryEvents()
+	return Events{OOMKill: ev.GetOomKill(), OOM: ev.GetOom(), High: ev.GetHigh(), Max: ev.GetMax()}, nil
+}
+
+// MemoryStats is what the reconciler reads from memory.stat and
+// memory.pressure (cgroup v2).
+type MemoryStats struct {
+	InactiveFile, ActiveFile, InactiveAnon, ActiveAnon uint64
+	// PSI is false when the kernel has no pressure accounting (memory.pressure
+	// missing): the averages are then meaningless, not zero.
+	PSI                  bool
+	SomeAvg10, FullAvg10 float64
+}
+
+// ReadMemoryStats reads memory.stat and memory.pressure with containerd's
+// cgroup v2 library (cgroup v2 only).
+func (f *FS) ReadMemoryStats(rel string) (*MemoryStats, error) {
+	if f.Version != 2 {
+		return nil, errors.New("memory statistics are read on cgroup v2 only")
+	}
+	dir := f.MemoryDir(rel)
+	if _, err := os.Stat(filepath.Join(dir, "memory.stat")); err != nil {
+		return nil, fmt.Errorf("failed to read %s: %w", filepath.Join(dir, "memory.stat"), err)
+	}
+	m, err := f.v2(rel)
+	if err != nil {
+		return nil, err
+	}
+	st, err := m.StatFiltered(cgroup2.StatMemory)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read memory statistics of %s: %w", dir, err)
+	}
+	mem := st.GetMemory()
+	out := &MemoryStats{
+		InactiveFile: mem.GetInactiveFile(), ActiveFile: mem.GetActiveFile(),
+		InactiveAnon: mem.GetInactiveAnon(), ActiveAnon: mem.GetActiveAnon(),
+	}
+	if psi := mem.GetPSI(); psi != nil {
+		out.PSI = true
+		out.SomeAvg10 = psi.GetSome().GetAvg10()
+		out.FullAvg10 = psi.GetFull().GetAvg10()
+	}
+	return out, nil
+}
+
+func (f *FS) v2(rel string) (*cgroup2.Manager, error) {
+	m, err := cgroup2.Load(filepath.Clean("/"+rel), cgroup2.WithMountpoint(f.Root))
+	if err != nil {
+		return nil, fmt.Errorf("cgroup %q: %w", rel, err)
+	}
+	return m, nil
+}
+
+// Reclaim asks the kernel to reclaim bytes from the cgroup (memory.reclaim,
+// cgroup v2, Linux 5.19+). The kernel answers EAGAIN when it reclaimed less
+// than asked: that is returned, wrapped, for the caller to tell apart.
+func (f *FS) Reclaim(rel string, bytes int64) error {
+	if f.Version != 2 {
+		return errors.New("memory.reclaim exists on cgroup v2 only")
+	}
+	dir := f.MemoryDir(rel)
+	if err := cgroups.WriteFile(dir, "memory.reclaim", strconv.FormatInt(bytes, 10)); err != nil {
+		return fmt.Errorf("failed to reclaim %d bytes from %s: %w", bytes, dir, err)
+	}
+	return nil
+}
