@@ -415,6 +415,23 @@ func (p *plugin) waitSynced(n int) {
 	})
 }
 
+// logged tells whether one line of the plugin's log holds every part.
+func (p *plugin) logged(parts ...string) bool {
+	for _, line := range strings.Split(p.log.String(), "\n") {
+		all := true
+		for _, part := range parts {
+			if !strings.Contains(line, part) {
+				all = false
+				break
+			}
+		}
+		if all {
+			return true
+		}
+	}
+	return false
+}
+
 func (p *plugin) stop() {
 	if p.cmd.Process == nil {
 		return
@@ -455,7 +472,12 @@ type container struct {
 	limit       int64
 	unified     map[string]string
 	oomScoreAdj int64
+	command     []string // default: sleep 3600
+	mounts      []mount
 }
+
+// mount is a bind mount from the host into a container.
+type mount struct{ host, container string }
 
 func (r *runtime) writeJSON(name string, v any) string {
 	r.t.Helper()
@@ -491,10 +513,19 @@ func (c container) config() map[string]any {
 	if len(c.unified) > 0 {
 		res["unified"] = c.unified
 	}
+	cmd := c.command
+	if len(cmd) == 0 {
+		cmd = []string{"/bin/sleep", "3600"}
+	}
+	mounts := make([]map[string]any, 0, len(c.mounts))
+	for _, m := range c.mounts {
+		mounts = append(mounts, map[string]any{"host_path": m.host, "container_path": m.container, "readonly": true})
+	}
 	return map[string]any{
 		"metadata": map[string]any{"name": c.name, "attempt": 0},
 		"image":    map[string]any{"image": testImage},
-		"command":  []string{"/bin/sleep", "3600"},
+		"command":  cmd,
+		"mounts":   mounts,
 		"linux":    map[string]any{"resources": res},
 	}
 }
