@@ -174,7 +174,9 @@ func GuardStep(g GuardState, orig, ceilingBytes, current int64, fullAvg10 float6
 	if ceilingBytes <= orig {
 		return g, GuardNone
 	}
-	step := alignUp(int64(cfg.Step*float64(ceilingBytes-orig)), page)
+	// At least a page, so that a raise always moves memory.high (clamped to
+	// the ceiling below).
+	step := max(alignUp(int64(cfg.Step*float64(ceilingBytes-orig)), page), page)
 	stalled := float64(current) >= 0.95*float64(g.High) && fullAvg10 > cfg.StallPressure
 	calm := fullAvg10 < cfg.ReleasePressure
 	switch {

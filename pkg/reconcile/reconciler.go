@@ -98,9 +98,7 @@ func (r *Reconciler) SetConfig(cfg *config.Config) {
 
 // Run ticks at the configured interval until ctx ends.
 func (r *Reconciler) Run(ctx context.Context) {
-	r.mu.Lock()
-	interval := r.cfg.Reconciler.Interval.Duration
-	r.mu.Unlock()
+	interval := r.interval()
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -109,14 +107,21 @@ func (r *Reconciler) Run(ctx context.Context) {
 			return
 		case now := <-t.C:
 			r.Tick(now)
-			r.mu.Lock()
-			if d := r.cfg.Reconciler.Interval.Duration; d != interval {
+			if d := r.interval(); d != interval {
 				interval = d
 				t.Reset(d)
 			}
-			r.mu.Unlock()
 		}
 	}
+}
+
+func (r *Reconciler) interval() time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cfg == nil || r.cfg.Reconciler.Interval.Duration <= 0 {
+		return time.Second
+	}
+	return r.cfg.Reconciler.Interval.Duration
 }
 
 // Stats returns a copy of what the reconciler did, per container ID.
@@ -194,6 +199,8 @@ func (r *Reconciler) Tick(now time.Time) {
 		}
 		if rc.Guard.Enabled {
 			r.guard(now, smp, rc.Guard)
+		} else if s.guard.Raised {
+			r.dropGuard(smp)
 		}
 		high := int64(0)
 		if t.Decision.High != nil {
@@ -346,6 +353,21 @@ func (r *Reconciler) guard(now time.Time, smp sample, cfg config.Guard) {
 	smp.s.guard = ng
 }
 
+// dropGuard gives a raised memory.high back to the policy when the guard is
+// turned off.
+func (r *Reconciler) dropGuard(smp sample) {
+	d := smp.t.Decision
+	if d.High != nil {
+		if _, err := r.cg.Write(smp.t.Rel, policy.FileHigh, strconv.FormatInt(*d.High, 10)); err != nil {
+			r.note(smp.t, "write memory.high", err)
+			return
+		}
+		smp.s.stats.GuardRestores++
+		r.log.WithFields(targetFields(smp.t)).WithField("to", *d.High).Info("memory.high guard: off, policy value restored")
+	}
+	smp.s.guard = GuardState{}
+}
+
 // proactive reclaims a small part of an idle container's cold memory.
 func (r *Reconciler) proactive(now time.Time, smp sample, cfg config.Proactive, maxPerTick int64) {
 	smp.s.lastProactive = now
@@ -423,8 +445,10 @@ func (r *Reconciler) repairDrift(smp sample) {
 	for file, v := range want {
 		cur, err := r.cg.Read(smp.t.Rel, file)
 		if err != nil {
+			// A file the kernel lacks (memory.swap.max without swap
+			// accounting) must not stop the others.
 			r.note(smp.t, "repair drift", err)
-			return
+			continue
 		}
 		if cur == v {
 			continue
