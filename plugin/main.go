@@ -8,6 +8,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -20,6 +22,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"nri-memqos/pkg/config"
+	"nri-memqos/pkg/metrics"
 )
 
 const (
@@ -43,6 +46,7 @@ func run() error {
 		logLevel   = flag.String("log-level", "info", "log level: debug, info, warn, error")
 		backoffMax = flag.Duration("reconnect-max", 5*time.Second, "longest wait between reconnection attempts (external mode)")
 		stateDir   = flag.String("state-dir", "/run/nri-memqos", "directory for the plugin's state across restarts (\"\" for none)")
+		metricsAt  = flag.String("metrics-address", "127.0.0.1:9464", "address serving /metrics, /healthz and /readyz (\"\" for none)")
 	)
 	flag.Parse()
 
@@ -78,6 +82,17 @@ func run() error {
 
 	p := newPlugin(log, fileCfg, node, stateFile)
 	p.ctx = ctx
+	p.metrics = metrics.New(metricsSource{p})
+	if *metricsAt != "" {
+		// Memory QoS matters more than its metrics: a busy port is logged,
+		// not fatal.
+		if err := serveMetrics(ctx, log, *metricsAt, p.metrics); err != nil {
+			log.Errorf("metrics, /healthz and /readyz are off: %v", err)
+		}
+	}
+	if *configFile != "" {
+		go watchConfig(ctx, log, *configFile, p.reload)
+	}
 	if fileCfg != nil {
 		// Fail fast on a cgroup root that cannot be used.
 		if err := p.setConfig(fileCfg); err != nil {
@@ -107,6 +122,7 @@ func serve(ctx context.Context, log *logrus.Logger, p *plugin, opts []stub.Optio
 		}
 		start := time.Now()
 		err = s.Run(ctx)
+		p.metrics.SetReady(false)
 		if ctx.Err() != nil {
 			log.Info("stopping")
 			return nil
@@ -128,6 +144,27 @@ func serve(ctx context.Context, log *logrus.Logger, p *plugin, opts []stub.Optio
 		}
 		backoff = min(backoff*2, backoffMax)
 	}
+}
+
+// serveMetrics listens on addr and serves
+// the metrics and health endpoints until ctx ends.
+func serveMetrics(ctx context.Context, log *logrus.Logger, addr string, m *metrics.Metrics) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("-metrics-address %q: %w", addr, err)
+	}
+	srv := &http.Server{Handler: m.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	go func() {
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Errorf("metrics server: %v", err)
+		}
+	}()
+	log.Infof("serving /metrics, /healthz and /readyz on %s", l.Addr())
+	return nil
 }
 
 // readMeminfo reads MemAvailable and MemTotal for the reconciler.

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/containerd/nri/pkg/api"
 	"github.com/containerd/nri/pkg/stub"
@@ -14,6 +15,7 @@ import (
 
 	"nri-memqos/pkg/cgroupfs"
 	"nri-memqos/pkg/config"
+	"nri-memqos/pkg/metrics"
 	"nri-memqos/pkg/policy"
 	"nri-memqos/pkg/protection"
 	"nri-memqos/pkg/reconcile"
@@ -66,6 +68,8 @@ type plugin struct {
 	// ctx bounds the reconciler, which starts with the first configuration.
 	ctx        context.Context
 	reconciler *reconcile.Reconciler
+	// metrics, when not nil, records event timings and readiness.
+	metrics *metrics.Metrics
 }
 
 func newPlugin(log *logrus.Logger, fileConfig *config.Config, node nodeInfo, stateFile string) *plugin {
@@ -149,6 +153,7 @@ func (p *plugin) setConfig(cfg *config.Config) error {
 // Configure takes the configuration the runtime hands to pre-registered
 // plugins (from its conf.d); without one, the -config file or the defaults.
 func (p *plugin) Configure(_ context.Context, cfgText, runtime, version string) (stub.EventMask, error) {
+	defer p.observe("Configure", time.Now())
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.log.WithFields(logrus.Fields{"runtime": runtime, "version": version}).Info("connected to runtime")
@@ -213,15 +218,24 @@ func logDecision(l *logrus.Entry, event string, d *policy.Decision) {
 // promise records a container's protection and raises its ancestors (v2).
 // Callers hold p.mu.
 func (p *plugin) promise(l *logrus.Entry, id string, t *tracked) {
-	if p.fs.Version != 2 || t.rel == "" {
-		return
+	if paths := p.setPromise(id, t); len(paths) > 0 {
+		p.applyAncestors(l, paths, protection.RaiseOnly)
 	}
-	paths := p.ledger.Set(id, protection.Promise{
-		Ancestors: cgroupfs.Ancestors(t.rel),
+}
+
+// setPromise records a container's protection in the ledger, which also
+// counts the node-wide memory.min cap on both cgroup versions, and returns
+// the ancestors to write (cgroup v2 only). Callers hold p.mu.
+func (p *plugin) setPromise(id string, t *tracked) []string {
+	var ancestors []string
+	if p.fs.Version == 2 && t.rel != "" {
+		ancestors = cgroupfs.Ancestors(t.rel)
+	}
+	return p.ledger.Set(id, protection.Promise{
+		Ancestors: ancestors,
 		Min:       t.decision.ProtectedMin(),
 		Low:       t.decision.ProtectedLow(),
 	})
-	p.applyAncestors(l, paths, protection.RaiseOnly)
 }
 
 func (p *plugin) applyAncestors(l *logrus.Entry, paths []string, mode protection.Mode) {
@@ -240,6 +254,7 @@ func (p *plugin) applyAncestors(l *logrus.Entry, paths []string, mode protection
 // CreateContainer decides the container's memory QoS and returns it as an
 // adjustment. A bad label or annotation fails this container only.
 func (p *plugin) CreateContainer(_ context.Context, pod *api.PodSandbox, ctr *api.Container) (*api.ContainerAdjustment, []*api.ContainerUpdate, error) {
+	defer p.observe("CreateContainer", time.Now())
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	defer p.saveState()
@@ -263,6 +278,7 @@ func (p *plugin) CreateContainer(_ context.Context, pod *api.PodSandbox, ctr *ap
 // CRI-O at creation), and NRI's spec generator drops swappiness and
 // reservation from creation adjustments. Failures are logged, never fatal.
 func (p *plugin) StartContainer(_ context.Context, pod *api.PodSandbox, ctr *api.Container) error {
+	defer p.observe("StartContainer", time.Now())
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.fs.Version != 1 {
@@ -293,6 +309,7 @@ func (p *plugin) writeV1(l *logrus.Entry, t *tracked) {
 // UpdateContainer recomputes for an in-place resize and returns the new
 // values; ancestors are raised now and lowered after the update landed.
 func (p *plugin) UpdateContainer(_ context.Context, pod *api.PodSandbox, ctr *api.Container, res *api.LinuxResources) ([]*api.ContainerUpdate, error) {
+	defer p.observe("UpdateContainer", time.Now())
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	defer p.saveState()
@@ -317,6 +334,7 @@ func (p *plugin) UpdateContainer(_ context.Context, pod *api.PodSandbox, ctr *ap
 // PostUpdateContainer lowers ancestors after a shrink and rewrites the v1
 // values the runtime's update may have reset.
 func (p *plugin) PostUpdateContainer(_ context.Context, pod *api.PodSandbox, ctr *api.Container) error {
+	defer p.observe("PostUpdateContainer", time.Now())
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	defer p.saveState()
@@ -338,12 +356,14 @@ func (p *plugin) PostUpdateContainer(_ context.Context, pod *api.PodSandbox, ctr
 
 // StopContainer withdraws the container's protection from its ancestors.
 func (p *plugin) StopContainer(_ context.Context, pod *api.PodSandbox, ctr *api.Container) ([]*api.ContainerUpdate, error) {
+	defer p.observe("StopContainer", time.Now())
 	p.forget(pod, ctr)
 	return nil, nil
 }
 
 // RemoveContainer forgets the container.
 func (p *plugin) RemoveContainer(_ context.Context, pod *api.PodSandbox, ctr *api.Container) error {
+	defer p.observe("RemoveContainer", time.Now())
 	p.forget(pod, ctr)
 	return nil
 }
@@ -366,6 +386,7 @@ func (p *plugin) forget(pod *api.PodSandbox, ctr *api.Container) {
 // values every opted-in container should hold, so a plugin restart or
 // upgrade applies without restarting pods.
 func (p *plugin) Synchronize(_ context.Context, pods []*api.PodSandbox, ctrs []*api.Container) ([]*api.ContainerUpdate, error) {
+	defer p.observe("Synchronize", time.Now())
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	defer p.saveState()
@@ -413,17 +434,9 @@ func (p *plugin) Synchronize(_ context.Context, pods []*api.PodSandbox, ctrs []*
 		}
 		logDecision(l, "synchronize", t.decision)
 		p.containers[ctr.GetId()] = t
-		switch p.fs.Version {
-		case 1:
+		touched = append(touched, p.setPromise(ctr.GetId(), t)...)
+		if p.fs.Version == 1 {
 			p.writeV1(l, t)
-		case 2:
-			if t.rel != "" {
-				touched = append(touched, p.ledger.Set(ctr.GetId(), protection.Promise{
-					Ancestors: cgroupfs.Ancestors(t.rel),
-					Min:       t.decision.ProtectedMin(),
-					Low:       t.decision.ProtectedLow(),
-				})...)
-			}
 		}
 		if u := containerUpdate(ctr.GetId(), t.decision, p.fs.Version); u != nil {
 			u.SetIgnoreFailure()
@@ -434,7 +447,57 @@ func (p *plugin) Synchronize(_ context.Context, pods []*api.PodSandbox, ctrs []*
 		p.applyAncestors(p.log.WithField("event", "synchronize"), touched, protection.Full)
 	}
 	p.log.WithFields(logrus.Fields{"containers": len(ctrs), "managed": len(p.containers), "updates": len(updates)}).Info("synchronized")
+	if p.metrics != nil {
+		p.metrics.SetReady(true)
+	}
 	return updates, nil
+}
+
+// reload installs a new configuration from the file: new containers get it
+// at once; running containers get their recomputed values from the
+// reconciler's next drift repair (and their ancestors now). The cgroup
+// mount cannot change without a restart.
+func (p *plugin) reload(cfg *config.Config) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	defer p.saveState()
+	if p.fs == nil {
+		if err := p.setConfig(cfg); err != nil {
+			p.log.Errorf("configuration rejected, keeping the previous one: %v", err)
+		}
+		return
+	}
+	if cfg.CgroupRoot != p.cfg.CgroupRoot || cfg.CgroupVersion != p.cfg.CgroupVersion {
+		p.log.Warnf("cgroupRoot and cgroupVersion change only with a restart: keeping %s (%s)", p.cfg.CgroupRoot, p.cfg.CgroupVersion)
+		cfg.CgroupRoot, cfg.CgroupVersion = p.cfg.CgroupRoot, p.cfg.CgroupVersion
+	}
+	p.cfg = cfg
+	var touched []string
+	for id, t := range p.containers {
+		l := p.log.WithFields(logrus.Fields{"namespace": t.pod.Namespace, "pod": t.pod.Name, "container": t.ctr.Name})
+		node := p.node.facts(p.ledger.TotalMin(id))
+		if q := cfg.NodeAllocatable; q != nil {
+			node.Allocatable, _ = q.Bytes()
+		}
+		d, err := policy.Decide(cfg, t.pod, t.ctr, node)
+		if err != nil || d == nil {
+			// Opted out or now invalid: the container keeps what it has;
+			// the plugin stops managing it.
+			if err != nil {
+				l.Warnf("reload: %v", err)
+			}
+			delete(p.containers, id)
+			touched = append(touched, p.ledger.Remove(id)...)
+			continue
+		}
+		t.decision = d
+		touched = append(touched, p.setPromise(id, t)...)
+	}
+	if p.fs.Version == 2 {
+		p.applyAncestors(p.log.WithField("event", "reload"), touched, protection.Full)
+	}
+	p.reconciler.SetConfig(cfg)
+	p.log.WithFields(logrus.Fields{"classes": cfg.ClassNames(), "containers": len(p.containers)}).Info("configuration reloaded")
 }
 
 // targets lists the containers the reconciler looks after.
