@@ -4,7 +4,7 @@ BIN       := bin
 FUZZTIME  ?= 10s
 export CGO_ENABLED := 0
 
-.PHONY: all build test unit integration fuzz lint clean e2e e2e-deps e2e-bin
+.PHONY: all build test unit integration fuzz lint clean e2e e2e-deps e2e-bin demo
 
 # End-to-end: real containerd + runc + crictl built from the Go module proxy
 # at the versions test/tools pins, Debian packages for the rest.
@@ -43,11 +43,17 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParseConfig$$' -fuzztime=$(FUZZTIME) ./pkg/config
 	$(GO) test -run='^$$' -fuzz='^FuzzDecide$$' -fuzztime=$(FUZZTIME) ./pkg/policy
 
+E2E_ENV = E2E_REQUIRED=1 E2E_BIN_DIR=$(E2E_BIN) E2E_KERNEL=$(E2E_KERNEL) E2E_MODULES=$(E2E_OUT)/kernel/modules \
+	  E2E_BUSYBOX=/usr/bin/busybox E2E_IMAGE=$(abspath $(IMAGE_TAR))
+
 ## e2e: the end-to-end suite (root): builds what it needs, then runs.
-e2e: e2e-deps e2e-bin
-	E2E_REQUIRED=1 E2E_BIN_DIR=$(E2E_BIN) E2E_KERNEL=$(E2E_KERNEL) E2E_MODULES=$(E2E_OUT)/kernel/modules \
-	  E2E_BUSYBOX=/usr/bin/busybox \
-	  $(GO) test -count=1 -v -timeout 20m ./test/e2e/
+e2e: e2e-deps e2e-bin image
+	$(E2E_ENV) $(GO) test -count=1 -v -timeout 20m -skip '^TestDemo$$' ./test/e2e/
+
+## demo: the README's first command: a cgroup v2 VM with real containerd,
+## runc and nri-memqos, two pods, what each got and what the reconciler did.
+demo: e2e-deps e2e-bin image
+	@$(E2E_ENV) $(GO) test -count=1 -v -timeout 15m -run '^TestDemo$$' ./test/e2e/
 
 ## e2e-deps: Debian packages (installed when missing) and the cloud kernel for the VM.
 e2e-deps: $(E2E_OUT)/kernel/.ok
@@ -87,3 +93,61 @@ $(E2E_BIN)/.tools-stamp: test/tools/go.mod test/tools/go.sum
 
 clean:
 	rm -rf $(BIN) _output
+
+# ==== BEGIN packaging and install: image, install, install-systemd ==========
+# make image            static binary, then the OCI image layout tarball
+#                       $(IMAGE_TAR) (no container engine needed); on a node:
+#                       ctr -n k8s.io images import $(IMAGE_TAR)
+# make install          pre-registered plugin (root): the runtime starts
+#                       $(DESTDIR)/opt/nri/plugins/10-nri-memqos with
+#                       $(DESTDIR)/etc/nri/conf.d/10-nri-memqos.conf, an
+#                       existing one kept unless FORCE=1
+# make install-systemd  external plugin (root): /usr/local/bin/nri-memqos,
+#                       /etc/nri-memqos/nri-memqos.yaml (kept unless FORCE=1),
+#                       /etc/systemd/system/nri-memqos.service
+# Both honour DESTDIR. Use one of them (or the DaemonSet, config/), not two.
+IMAGE_TAG    ?= localhost/nri-memqos:dev
+IMAGE_TAR    ?= _output/nri-memqos-image.tar
+IMAGE_ARCH   ?= amd64
+IMAGE_SOURCE ?=
+DESTDIR      ?=
+FORCE        ?=
+
+.PHONY: image build-static install install-systemd test-config
+
+build-static: ## the plugin binary, static and stripped
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(BIN)/nri-memqos ./plugin
+
+image: ## build-static for IMAGE_ARCH, then the image tarball
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) $(GO) build -trimpath -ldflags '-s -w' -o $(BIN)/nri-memqos ./plugin
+	$(GO) run ./config/image -binary $(BIN)/nri-memqos -config config/nri-memqos.yaml \
+	  -tag $(IMAGE_TAG) -arch $(IMAGE_ARCH) $(if $(IMAGE_SOURCE),-source '$(IMAGE_SOURCE)') -o $(IMAGE_TAR)
+
+# install-conf SRC DST: install a configuration file, keeping an existing one
+# unless FORCE=1.
+define install-conf
+	@if [ -e "$(2)" ] && [ "$(FORCE)" != 1 ]; then \
+	  echo "kept $(2) (FORCE=1 replaces it with $(1))"; \
+	else \
+	  install -D -m 0644 $(1) "$(2)" && echo "installed $(2)"; \
+	fi
+endef
+
+install: build-static
+	install -D -m 0755 $(BIN)/nri-memqos "$(DESTDIR)/opt/nri/plugins/10-nri-memqos"
+	$(call install-conf,config/nri-memqos.yaml,$(DESTDIR)/etc/nri/conf.d/10-nri-memqos.conf)
+	@echo "restart the runtime (containerd or crio) to start the plugin; NRI must be on: see config/runtime/"
+
+install-systemd: build-static
+	install -D -m 0755 $(BIN)/nri-memqos "$(DESTDIR)/usr/local/bin/nri-memqos"
+	$(call install-conf,config/nri-memqos.yaml,$(DESTDIR)/etc/nri-memqos/nri-memqos.yaml)
+	install -D -m 0644 config/systemd/nri-memqos.service "$(DESTDIR)/etc/systemd/system/nri-memqos.service"
+	@echo "then: systemctl daemon-reload && systemctl enable --now nri-memqos; NRI must be on: see config/runtime/"
+
+## test-config: the image builder and the deployment manifests (config/);
+## also run by make unit.
+test-config:
+	$(GO) test -count=1 ./config/...
+
+unit: test-config
+# ==== END packaging and install ==============================================
