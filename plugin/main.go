@@ -93,8 +93,16 @@ func run() error {
 			log.Errorf("metrics, /healthz and /readyz are off: %v", err)
 		}
 	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
 	if *configFile != "" {
-		go watchConfig(ctx, log, *configFile, p.reload)
+		go watchConfig(ctx, log, *configFile, hup, p.reload)
+	} else {
+		go func() {
+			for range hup {
+				log.Warn("SIGHUP: no -config file to reload")
+			}
+		}()
 	}
 	if fileCfg != nil {
 		// Fail fast on a cgroup root that cannot be used.

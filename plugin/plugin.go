@@ -38,6 +38,10 @@ var (
 
 // tracked is a container the plugin decided for.
 type tracked struct {
+	// seq orders containers by when the plugin first decided for them, so
+	// re-deciding all (reload) keeps the node protection cap for the
+	// containers that had protection first.
+	seq      uint64
 	pod      policy.Pod
 	ctr      policy.Container
 	decision *policy.Decision
@@ -56,6 +60,7 @@ type plugin struct {
 	node       nodeInfo
 	ledger     *protection.Ledger
 	containers map[string]*tracked
+	nextSeq    uint64
 	// requests are the memory requests resolved per container ID; kept
 	// across restarts because an in-place resize changes them after the
 	// creation annotation was stamped.
@@ -70,6 +75,9 @@ type plugin struct {
 	reconciler *reconcile.Reconciler
 	// metrics, when not nil, records event timings and readiness.
 	metrics *metrics.Metrics
+	// fromRuntime tells that the runtime's plugin configuration is in force
+	// (pre-registered): file reloads do not apply then.
+	fromRuntime bool
 }
 
 func newPlugin(log *logrus.Logger, fileConfig *config.Config, node nodeInfo, stateFile string) *plugin {
@@ -158,6 +166,7 @@ func (p *plugin) Configure(_ context.Context, cfgText, runtime, version string) 
 	defer p.mu.Unlock()
 	p.log.WithFields(logrus.Fields{"runtime": runtime, "version": version}).Info("connected to runtime")
 	cfg := p.fileConfig
+	p.fromRuntime = cfgText != ""
 	if cfgText != "" {
 		var err error
 		if cfg, err = config.Parse([]byte(cfgText)); err != nil {
@@ -268,7 +277,7 @@ func (p *plugin) CreateContainer(_ context.Context, pod *api.PodSandbox, ctr *ap
 		return nil, nil, nil
 	}
 	logDecision(l, "create", t.decision)
-	p.containers[ctr.GetId()] = t
+	p.track(ctr.GetId(), t)
 	p.promise(l, ctr.GetId(), t)
 	return creationAdjustment(t.decision, p.fs.Version), nil, nil
 }
@@ -323,7 +332,7 @@ func (p *plugin) UpdateContainer(_ context.Context, pod *api.PodSandbox, ctr *ap
 		return nil, nil
 	}
 	logDecision(l, "update", t.decision)
-	p.containers[ctr.GetId()] = t
+	p.track(ctr.GetId(), t)
 	p.promise(l, ctr.GetId(), t)
 	if u := containerUpdate(ctr.GetId(), t.decision, p.fs.Version); u != nil {
 		return []*api.ContainerUpdate{u}, nil
@@ -433,7 +442,7 @@ func (p *plugin) Synchronize(_ context.Context, pods []*api.PodSandbox, ctrs []*
 			continue
 		}
 		logDecision(l, "synchronize", t.decision)
-		p.containers[ctr.GetId()] = t
+		p.track(ctr.GetId(), t)
 		touched = append(touched, p.setPromise(ctr.GetId(), t)...)
 		if p.fs.Version == 1 {
 			p.writeV1(l, t)
@@ -461,20 +470,39 @@ func (p *plugin) reload(cfg *config.Config) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	defer p.saveState()
+	if p.fromRuntime {
+		p.log.Warn("configuration file changed, but the runtime's plugin configuration is in force: ignored")
+		return
+	}
 	if p.fs == nil {
 		if err := p.setConfig(cfg); err != nil {
 			p.log.Errorf("configuration rejected, keeping the previous one: %v", err)
+			return
 		}
+		p.fileConfig = cfg
 		return
 	}
 	if cfg.CgroupRoot != p.cfg.CgroupRoot || cfg.CgroupVersion != p.cfg.CgroupVersion {
 		p.log.Warnf("cgroupRoot and cgroupVersion change only with a restart: keeping %s (%s)", p.cfg.CgroupRoot, p.cfg.CgroupVersion)
 		cfg.CgroupRoot, cfg.CgroupVersion = p.cfg.CgroupRoot, p.cfg.CgroupVersion
 	}
-	p.cfg = cfg
-	var touched []string
-	for id, t := range p.containers {
+	// A later reconnection configures the plugin again from fileConfig.
+	p.cfg, p.fileConfig = cfg, cfg
+	// Re-decide every container from scratch, in the order they came, as
+	// Synchronize does: the node cap must count the new promises, not the
+	// old ones.
+	touched := p.ledger.Reset()
+	order := make([]string, 0, len(p.containers))
+	for id := range p.containers {
+		order = append(order, id)
+	}
+	slices.SortFunc(order, func(a, b string) int { return cmp.Compare(p.containers[a].seq, p.containers[b].seq) })
+	for _, id := range order {
+		t := p.containers[id]
 		l := p.log.WithFields(logrus.Fields{"namespace": t.pod.Namespace, "pod": t.pod.Name, "container": t.ctr.Name})
+		if r, ok := p.requests[id]; ok {
+			t.ctr.Recorded = &r
+		}
 		node := p.node.facts(p.ledger.TotalMin(id))
 		if q := cfg.NodeAllocatable; q != nil {
 			node.Allocatable, _ = q.Bytes()
@@ -485,12 +513,14 @@ func (p *plugin) reload(cfg *config.Config) {
 			// the plugin stops managing it.
 			if err != nil {
 				l.Warnf("reload: %v", err)
+			} else {
+				l.Info("reload: no longer opted in; values left as they are")
 			}
 			delete(p.containers, id)
-			touched = append(touched, p.ledger.Remove(id)...)
 			continue
 		}
 		t.decision = d
+		logDecision(l, "reload", d)
 		touched = append(touched, p.setPromise(id, t)...)
 	}
 	if p.fs.Version == 2 {
@@ -498,6 +528,18 @@ func (p *plugin) reload(cfg *config.Config) {
 	}
 	p.reconciler.SetConfig(cfg)
 	p.log.WithFields(logrus.Fields{"classes": cfg.ClassNames(), "containers": len(p.containers)}).Info("configuration reloaded")
+}
+
+// track stores a container's decision, keeping its place in the order.
+// Callers hold p.mu.
+func (p *plugin) track(id string, t *tracked) {
+	if old, ok := p.containers[id]; ok {
+		t.seq = old.seq
+	} else {
+		p.nextSeq++
+		t.seq = p.nextSeq
+	}
+	p.containers[id] = t
 }
 
 // targets lists the containers the reconciler looks after.

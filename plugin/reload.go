@@ -3,9 +3,7 @@ package main
 import (
 	"context"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -19,10 +17,9 @@ import (
 // ConfigMap updates replace the file (or the ..data symlink) instead of
 // writing it in place. An invalid file is rejected with its reason and the
 // configuration in force stays.
-func watchConfig(ctx context.Context, log *logrus.Logger, path string, apply func(*config.Config)) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+// hup must already be registered for SIGHUP (before the plugin starts, so
+// that an early SIGHUP does not end the process).
+func watchConfig(ctx context.Context, log *logrus.Logger, path string, hup <-chan os.Signal, apply func(*config.Config)) {
 
 	var events <-chan fsnotify.Event
 	var errs <-chan error
