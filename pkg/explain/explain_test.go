@@ -255,7 +255,8 @@ func TestExplain(t *testing.T) {
 				ctrs: []wantCtr{{
 					name: "job", optedIn: true, class: "best-effort", classSrc: "pod label", oomAdj: 1000,
 					v2Src: policy.RequestUnknown, v1Src: policy.RequestUnknown,
-					v2: map[string]string{"memory.high": "6871945216", "memory.oom.group": "1"},
+					v2:   map[string]string{"memory.high": "6871945216", "memory.oom.group": "1"},
+					soft: p64(0), // managed, unprotected: reclaimed first
 				}}},
 		},
 		{
@@ -477,12 +478,16 @@ spec:
 	if a.V2.Unified["memory.min"] != "3670016000" || len(a.V2.Warnings) != 0 {
 		t.Errorf("a v2 = %+v", a.V2)
 	}
-	// 2 * 3500Mi > 0.75 * 8Gi: b gets no protection, and a warning.
-	if _, ok := b.V2.Unified["memory.min"]; ok || len(b.V2.Warnings) != 1 {
-		t.Errorf("b v2 = %+v, want no memory.min and one warning", b.V2)
+	// 2 * 3500Mi > 0.75 * 8Gi: b gets no protection (an explicit
+	// memory.min 0, soft limit 0), and a warning.
+	if got, ok := b.V2.Unified["memory.min"]; !ok || got != "0" || len(b.V2.Warnings) != 1 {
+		t.Errorf("b v2 = %+v, want memory.min 0 and one warning", b.V2)
 	}
-	if b.V1.SoftLimit != nil || len(b.V1.Warnings) != 1 {
-		t.Errorf("b v1 = %+v, want no soft limit and one warning", b.V1)
+	if _, ok := b.V2.Unified["memory.low"]; ok {
+		t.Errorf("b v2 = %+v, want no memory.low (the class sets none)", b.V2)
+	}
+	if b.V1.SoftLimit == nil || *b.V1.SoftLimit != 0 || len(b.V1.Warnings) != 1 {
+		t.Errorf("b v1 = %+v (soft limit %s), want soft limit 0 and one warning", b.V1, fmtPtr(b.V1.SoftLimit))
 	}
 	// The cap counts only running containers: a plain init container
 	// before them has exited.
@@ -496,11 +501,20 @@ spec:
 		t.Fatal(err)
 	}
 	found := false
+	zeros := map[string]bool{}
 	for line := range strings.Lines(buf.String()) {
 		found = found || strings.HasPrefix(line, "    warning ") && strings.Contains(line, " node protection cap reached: ")
+		if f := strings.Fields(line); len(f) == 3 && f[2] == "0" {
+			zeros[f[0]+" "+f[1]] = true
+		}
 	}
 	if !found {
 		t.Errorf("text output lacks the warning:\n%s", buf.String())
+	}
+	for _, k := range []string{"v2 memory.min", "v1 memory.soft_limit_in_bytes"} {
+		if !zeros[k] {
+			t.Errorf("text output lacks %q 0 for b:\n%s", k, buf.String())
+		}
 	}
 }
 
@@ -538,14 +552,18 @@ func TestExplainDefaultLimitAndAllocatable(t *testing.T) {
 	if c.V2.SetLimit != gi || c.V1.SetLimit != gi || c.V2.Unified["memory.high"] != "536870912" {
 		t.Errorf("v2 = %+v", c.V2)
 	}
+	if c.V1.SoftLimit == nil || *c.V1.SoftLimit != 0 {
+		t.Errorf("v1 soft limit = %s, want 0 (the class protects nothing)", fmtPtr(c.V1.SoftLimit))
+	}
 	var buf bytes.Buffer
 	if err := explain.WriteText(&buf, rep); err != nil {
 		t.Fatal(err)
 	}
 	for _, line := range []string{
-		"    v2 memory.max             1073741824 (1Gi)\n",
-		"    v1 memory.limit_in_bytes  1073741824 (1Gi)\n",
-		"    limit                     1073741824 (1Gi) (set by the plugin: class defaultLimit)\n",
+		"    v2 memory.max                  1073741824 (1Gi)\n",
+		"    v1 memory.limit_in_bytes       1073741824 (1Gi)\n",
+		"    v1 memory.soft_limit_in_bytes  0\n",
+		"    limit                          1073741824 (1Gi) (set by the plugin: class defaultLimit)\n",
 	} {
 		if !strings.Contains(buf.String(), line) {
 			t.Errorf("text lacks %q:\n%s", line, buf.String())

@@ -221,7 +221,14 @@ func enforceInvariants(cfg *config.Config, n Node, d *Decision) {
 			d.Warnings = append(d.Warnings, fmt.Sprintf(
 				"node protection cap reached: %d bytes of memory.min already promised, %d more would exceed %d (nodeProtectionFraction %v of %d); container gets no protection",
 				n.PromisedMin, *d.Min, nodeCap, cfg.NodeProtectionFraction, n.MemTotal))
-			d.Min, d.Low = nil, nil
+			// Explicit zeros: a value promised before (a reload, a
+			// resize) must be taken back, not left in the cgroup.
+			if d.Min != nil {
+				d.Min = ptr(int64(0))
+			}
+			if d.Low != nil {
+				d.Low = ptr(int64(0))
+			}
 		}
 	}
 }

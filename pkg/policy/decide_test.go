@@ -229,6 +229,7 @@ func TestDecideBuiltinClasses(t *testing.T) {
 				Request: req256, Limit: 512 * Mi,
 				High: i64(beHigh), OOMGroup: true,
 				Unified: map[string]string{"memory.high": "483180544", "memory.oom.group": "1"},
+				V1:      policy.V1Values{SoftLimit: i64(0)},
 			},
 			wantReclaim: config.Reclaim{HighWatermark: 0.85, LowWatermark: 0.7, Priority: 0},
 		},
@@ -239,6 +240,7 @@ func TestDecideBuiltinClasses(t *testing.T) {
 				Request: 0, ReqSrc: policy.RequestUnknown,
 				High: i64(beHighNoLim), OOMGroup: true,
 				Unified: map[string]string{"memory.high": "6871945216", "memory.oom.group": "1"},
+				V1:      policy.V1Values{SoftLimit: i64(0)},
 			},
 			wantReclaim: config.Reclaim{HighWatermark: 0.85, LowWatermark: 0.7, Priority: 0},
 		},
@@ -410,6 +412,7 @@ func TestDecideDefaultLimit(t *testing.T) {
 				Request: 0, Limit: 999424, SetLimit: 999424,
 				High:    i64(499712), // floor(0.5*999424)
 				Unified: map[string]string{"memory.high": "499712"},
+				V1:      policy.V1Values{SoftLimit: i64(0)},
 			},
 		},
 		{
@@ -453,7 +456,7 @@ func TestDecideSwap(t *testing.T) {
 			want: want{
 				Request: 256 * Mi, Limit: 512 * Mi, Swap: &policy.Swap{Bytes: 256 * Mi},
 				Unified: map[string]string{"memory.swap.max": "268435456"},
-				V1:      policy.V1Values{MemSwLimit: i64(768 * Mi)},
+				V1:      policy.V1Values{SoftLimit: i64(0), MemSwLimit: i64(768 * Mi)},
 			},
 		},
 		{
@@ -462,6 +465,7 @@ func TestDecideSwap(t *testing.T) {
 			want: want{
 				Request: 256 * Mi, Swap: &policy.Swap{Bytes: 4 * Gi},
 				Unified: map[string]string{"memory.swap.max": "4294967296"},
+				V1:      policy.V1Values{SoftLimit: i64(0)},
 			},
 		},
 		{
@@ -470,7 +474,7 @@ func TestDecideSwap(t *testing.T) {
 			want: want{
 				Limit: 1000000, Swap: &policy.Swap{Bytes: 499712},
 				Unified: map[string]string{"memory.swap.max": "499712"},
-				V1:      policy.V1Values{MemSwLimit: i64(1000000 + 499712)},
+				V1:      policy.V1Values{SoftLimit: i64(0), MemSwLimit: i64(1000000 + 499712)},
 			},
 		},
 		{
@@ -479,7 +483,7 @@ func TestDecideSwap(t *testing.T) {
 			want: want{
 				Request: 256 * Mi, Limit: 512 * Mi, Swap: &policy.Swap{Max: true},
 				Unified: map[string]string{"memory.swap.max": "max"},
-				V1:      policy.V1Values{MemSwLimit: i64(-1)},
+				V1:      policy.V1Values{SoftLimit: i64(0), MemSwLimit: i64(-1)},
 			},
 		},
 		{
@@ -488,6 +492,7 @@ func TestDecideSwap(t *testing.T) {
 			want: want{
 				Request: 256 * Mi, Swap: &policy.Swap{Max: true},
 				Unified: map[string]string{"memory.swap.max": "max"},
+				V1:      policy.V1Values{SoftLimit: i64(0)},
 			},
 		},
 		{
@@ -496,7 +501,7 @@ func TestDecideSwap(t *testing.T) {
 			want: want{
 				Request: 256 * Mi, Limit: 512 * Mi, Swappiness: i64(0),
 				Unified: map[string]string{"memory.swap.max": "0"},
-				V1:      policy.V1Values{Swappiness: i64(0)},
+				V1:      policy.V1Values{SoftLimit: i64(0), Swappiness: i64(0)},
 			},
 		},
 		{
@@ -504,7 +509,7 @@ func TestDecideSwap(t *testing.T) {
 			in:   in{cfg: cls, class: "loose", ann: req("256Mi"), limit: 512 * Mi},
 			want: want{
 				Request: 256 * Mi, Limit: 512 * Mi, Swappiness: i64(60),
-				V1: policy.V1Values{Swappiness: i64(60)},
+				V1: policy.V1Values{SoftLimit: i64(0), Swappiness: i64(60)},
 			},
 		},
 		{
@@ -513,7 +518,7 @@ func TestDecideSwap(t *testing.T) {
 			want: want{
 				Request: 256 * Mi, Limit: 512 * Mi, Swap: &policy.Swap{}, Swappiness: i64(60),
 				Unified: map[string]string{"memory.swap.max": "0"},
-				V1:      policy.V1Values{Swappiness: i64(60), MemSwLimit: i64(512 * Mi)},
+				V1:      policy.V1Values{SoftLimit: i64(0), Swappiness: i64(60), MemSwLimit: i64(512 * Mi)},
 			},
 		},
 	}
@@ -535,37 +540,56 @@ func TestDecideNodeCap(t *testing.T) {
 		in      in
 		wantMin *int64
 		wantLow *int64
-		warn    bool
+		// wantUnified is the exact UnifiedV2 map, wantSoft the V1 soft limit.
+		wantUnified map[string]string
+		wantSoft    *int64
+		warn        bool
 	}{
 		{
+			// The keys the class owns become explicit zeros, so a value
+			// promised before is taken back; low stays unset (the class
+			// does not set it).
 			name: "cap reached: no protection, one warning",
 			in: in{class: "latency-sensitive", ann: req("256Mi"), limit: 512 * Mi,
 				node: policy.Node{MemTotal: 8 * Gi, PromisedMin: 6*Gi - 1*Mi, PageSize: page}},
-			warn: true,
+			wantMin:     i64(0),
+			wantUnified: map[string]string{"memory.min": "0", "memory.swap.max": "0"},
+			wantSoft:    i64(0),
+			warn:        true,
 		},
 		{
 			name: "nothing promised yet: min set",
 			in: in{class: "latency-sensitive", ann: req("256Mi"), limit: 512 * Mi,
 				node: policy.Node{MemTotal: 8 * Gi, PromisedMin: 0, PageSize: page}},
-			wantMin: i64(256 * Mi),
+			wantMin:     i64(256 * Mi),
+			wantUnified: map[string]string{"memory.min": "268435456", "memory.swap.max": "0"},
+			wantSoft:    i64(256 * Mi),
 		},
 		{
 			name: "exactly at the cap is allowed",
 			in: in{class: "latency-sensitive", ann: req("256Mi"), limit: 512 * Mi,
 				node: policy.Node{MemTotal: 8 * Gi, PromisedMin: 6*Gi - 256*Mi, PageSize: page}},
-			wantMin: i64(256 * Mi),
+			wantMin:     i64(256 * Mi),
+			wantUnified: map[string]string{"memory.min": "268435456", "memory.swap.max": "0"},
+			wantSoft:    i64(256 * Mi),
 		},
 		{
-			name: "cap reached drops low too",
+			name: "cap reached zeroes low too",
 			in: in{cfg: minLow, class: "both", ann: req("256Mi"), limit: 512 * Mi,
 				node: policy.Node{MemTotal: 8 * Gi, PromisedMin: 6 * Gi, PageSize: page}},
-			warn: true,
+			wantMin:     i64(0),
+			wantLow:     i64(0),
+			wantUnified: map[string]string{"memory.min": "0", "memory.low": "0"},
+			wantSoft:    i64(0),
+			warn:        true,
 		},
 		{
 			name: "low alone is not capped",
 			in: in{class: "burstable", ann: req("256Mi"), limit: 512 * Mi,
 				node: policy.Node{MemTotal: 8 * Gi, PromisedMin: 8 * Gi, PageSize: page}},
-			wantLow: i64(256 * Mi),
+			wantLow:     i64(256 * Mi),
+			wantUnified: map[string]string{"memory.low": "268435456", "memory.high": "510025728"},
+			wantSoft:    i64(256 * Mi),
 		},
 	}
 	for _, tc := range tests {
@@ -577,19 +601,15 @@ func TestDecideNodeCap(t *testing.T) {
 			if !eqPtr(d.Min, tc.wantMin) || !eqPtr(d.Low, tc.wantLow) {
 				t.Errorf("Min, Low = %s, %s; want %s, %s", fmtPtr(d.Min), fmtPtr(d.Low), fmtPtr(tc.wantMin), fmtPtr(tc.wantLow))
 			}
+			if u := d.UnifiedV2(); !reflect.DeepEqual(u, tc.wantUnified) {
+				t.Errorf("UnifiedV2 = %v, want %v", u, tc.wantUnified)
+			}
+			if v := d.V1().SoftLimit; !eqPtr(v, tc.wantSoft) {
+				t.Errorf("V1 SoftLimit = %s, want %s", fmtPtr(v), fmtPtr(tc.wantSoft))
+			}
 			if tc.warn {
 				if len(d.Warnings) != 1 || !strings.Contains(d.Warnings[0], "node protection cap") {
 					t.Errorf("Warnings = %q, want exactly one containing %q", d.Warnings, "node protection cap")
-				}
-				u := d.UnifiedV2()
-				if _, ok := u["memory.min"]; ok {
-					t.Errorf("UnifiedV2 = %v still has memory.min", u)
-				}
-				if _, ok := u["memory.low"]; ok {
-					t.Errorf("UnifiedV2 = %v still has memory.low", u)
-				}
-				if v := d.V1().SoftLimit; v != nil {
-					t.Errorf("V1 SoftLimit = %d, want nil", *v)
 				}
 			} else if len(d.Warnings) != 0 {
 				t.Errorf("Warnings = %q, want none", d.Warnings)
@@ -598,10 +618,6 @@ func TestDecideNodeCap(t *testing.T) {
 	}
 }
 
-// TestDecideNodeCapUsesNodeAllocatable: config.Config.NodeAllocatable is
-// documented as "the base of NodeProtectionFraction" (pkg/config/config.go),
-// and the plugin hands it to the policy as Node.Allocatable. With
-// nodeAllocatable 4Gi on an 8Gi node, the cap is 0.75*4Gi = 3Gi.
 // The node cap is a fraction of node memory (MemTotal), not of the
 // allocatable that the memory.high formula uses.
 func TestDecideNodeCapUsesMemTotal(t *testing.T) {
@@ -618,8 +634,14 @@ func TestDecideNodeCapUsesMemTotal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.Min != nil || len(d.Warnings) != 1 {
-		t.Errorf("Min = %s, warnings %q; want no memory.min: 3Gi-1Mi+256Mi exceeds 0.75 of MemTotal 4Gi", fmtPtr(d.Min), d.Warnings)
+	if !eqPtr(d.Min, i64(0)) || len(d.Warnings) != 1 {
+		t.Errorf("Min = %s, warnings %q; want memory.min 0 and one warning: 3Gi-1Mi+256Mi exceeds 0.75 of MemTotal 4Gi", fmtPtr(d.Min), d.Warnings)
+	}
+	if got := d.UnifiedV2()["memory.min"]; got != "0" {
+		t.Errorf("UnifiedV2 memory.min = %q, want \"0\"", got)
+	}
+	if v := d.V1().SoftLimit; !eqPtr(v, i64(0)) {
+		t.Errorf("V1 SoftLimit = %s, want 0", fmtPtr(v))
 	}
 }
 

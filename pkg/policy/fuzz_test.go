@@ -179,8 +179,10 @@ func checkInvariants(t *testing.T, d *policy.Decision) {
 	}
 	_ = d.UnifiedV2()
 	v1 := d.V1()
-	if v := v1.SoftLimit; v != nil && *v < 0 {
-		t.Errorf("V1 SoftLimit = %d < 0", *v)
+	// The soft limit is always set: the protection promised (the larger of
+	// min and low), 0 when there is none.
+	if v, want := v1.SoftLimit, max(d.ProtectedMin(), d.ProtectedLow()); v == nil || *v != want {
+		t.Errorf("V1 SoftLimit = %s, want %d (max of memory.min %s and memory.low %s)", fmtPtr(v), want, fmtPtr(d.Min), fmtPtr(d.Low))
 	}
 	if v := v1.MemSwLimit; v != nil && *v != -1 && *v < d.Limit {
 		t.Errorf("V1 MemSwLimit = %d below the limit %d (overflow?)", *v, d.Limit)

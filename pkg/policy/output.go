@@ -47,8 +47,12 @@ func (d *Decision) UnifiedV2() map[string]string {
 // directory itself, because NRI's spec generator drops swappiness and
 // reservation at creation. Nil means "leave alone".
 type V1Values struct {
-	// SoftLimit (memory.soft_limit_in_bytes) is the protected request:
-	// the larger of memory.min and memory.low.
+	// SoftLimit (memory.soft_limit_in_bytes) is the protected request: the
+	// larger of memory.min and memory.low, 0 when the class protects
+	// nothing. The kernel's global reclaim takes first from cgroups above
+	// their soft limit, so unprotected (best-effort) containers go first and
+	// protected ones only above their request; containers the plugin does
+	// not manage keep the unlimited default.
 	SoftLimit *int64
 	// Swappiness (memory.swappiness).
 	Swappiness *int64
@@ -61,10 +65,7 @@ type V1Values struct {
 // V1 returns the values for cgroup v1. memory.high, memory.oom.group and
 // memory.min have no v1 file; protection becomes the soft limit.
 func (d *Decision) V1() V1Values {
-	var v V1Values
-	if d.Min != nil || d.Low != nil {
-		v.SoftLimit = ptr(max(d.ProtectedMin(), d.ProtectedLow()))
-	}
+	v := V1Values{SoftLimit: ptr(max(d.ProtectedMin(), d.ProtectedLow()))}
 	v.Swappiness = d.Swappiness
 	if d.Swap != nil && d.Limit > 0 {
 		if d.Swap.Max {
