@@ -34,7 +34,7 @@ lint:
 	$(GO) mod tidy -diff
 
 unit:
-	$(GO) test -count=1 ./pkg/... ./plugin/...
+	$(GO) test -count=1 ./pkg/... ./plugin/... ./config/...
 
 integration:
 	$(GO) test -count=1 ./test/integration/...
@@ -113,7 +113,7 @@ IMAGE_SOURCE ?=
 DESTDIR      ?=
 FORCE        ?=
 
-.PHONY: image build-static install install-systemd test-config
+.PHONY: image build-static install install-systemd
 
 build-static: ## the plugin binary, static and stripped
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(BIN)/nri-memqos ./plugin
@@ -144,10 +144,4 @@ install-systemd: build-static
 	install -D -m 0644 config/systemd/nri-memqos.service "$(DESTDIR)/etc/systemd/system/nri-memqos.service"
 	@echo "then: systemctl daemon-reload && systemctl enable --now nri-memqos; NRI must be on: see config/runtime/"
 
-## test-config: the image builder and the deployment manifests (config/);
-## also run by make unit.
-test-config:
-	$(GO) test -count=1 ./config/...
-
-unit: test-config
 # ==== END packaging and install ==============================================

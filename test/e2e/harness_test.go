@@ -123,12 +123,12 @@ func newRuntime(t *testing.T, e *suiteEnv) *runtime {
 	r := &runtime{
 		t: t, env: e, dir: dir,
 		sock:      filepath.Join(dir, "containerd.sock"),
-		nriSock:   filepath.Join(dir, "nri.sock"),
+		nriSock:   filepath.Join(dir, "nri", "nri.sock"),
 		pluginDir: filepath.Join(dir, "nri-plugins"),
 		confDir:   filepath.Join(dir, "nri-conf.d"),
 		logPath:   filepath.Join(dir, "containerd.log"),
 	}
-	for _, d := range []string{r.pluginDir, r.confDir} {
+	for _, d := range []string{r.pluginDir, r.confDir, filepath.Dir(r.nriSock)} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -472,12 +472,19 @@ type container struct {
 	limit       int64
 	unified     map[string]string
 	oomScoreAdj int64
-	command     []string // default: sleep 3600
+	command     []string // default: sleep 3600 (with the test image)
+	args        []string
+	image       string // default: the busybox test image
 	mounts      []mount
+	// security is the CRI linux.security_context of the container.
+	security map[string]any
 }
 
-// mount is a bind mount from the host into a container.
-type mount struct{ host, container string }
+// mount is a bind mount from the host into a container, read-only unless rw.
+type mount struct {
+	host, container string
+	rw              bool
+}
 
 func (r *runtime) writeJSON(name string, v any) string {
 	r.t.Helper()
@@ -513,20 +520,28 @@ func (c container) config() map[string]any {
 	if len(c.unified) > 0 {
 		res["unified"] = c.unified
 	}
-	cmd := c.command
-	if len(cmd) == 0 {
-		cmd = []string{"/bin/sleep", "3600"}
+	image, cmd := c.image, c.command
+	if image == "" {
+		image = testImage
+		if len(cmd) == 0 {
+			cmd = []string{"/bin/sleep", "3600"}
+		}
 	}
 	mounts := make([]map[string]any, 0, len(c.mounts))
 	for _, m := range c.mounts {
-		mounts = append(mounts, map[string]any{"host_path": m.host, "container_path": m.container, "readonly": true})
+		mounts = append(mounts, map[string]any{"host_path": m.host, "container_path": m.container, "readonly": !m.rw})
+	}
+	linux := map[string]any{"resources": res}
+	if c.security != nil {
+		linux["security_context"] = c.security
 	}
 	return map[string]any{
 		"metadata": map[string]any{"name": c.name, "attempt": 0},
-		"image":    map[string]any{"image": testImage},
+		"image":    map[string]any{"image": image},
 		"command":  cmd,
+		"args":     c.args,
 		"mounts":   mounts,
-		"linux":    map[string]any{"resources": res},
+		"linux":    linux,
 	}
 }
 

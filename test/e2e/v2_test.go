@@ -14,13 +14,43 @@ import (
 // envInVM marks the guest side of TestCgroupV2VM.
 const envInVM = "E2E_IN_VM"
 
-// envModules is the directory of the kernel modules the VM loads.
-const envModules = "E2E_MODULES"
+// envModules is the directory of the kernel modules the VM loads; envImage
+// the plugin's OCI image tarball (make image).
+const (
+	envModules = "E2E_MODULES"
+	envImage   = "E2E_IMAGE"
+	// envDaemonSet is the DaemonSet manifest whose container the guest runs.
+	envDaemonSet = "E2E_DAEMONSET"
+)
 
 // TestCgroupV2VM boots Debian's cloud kernel (cgroup v2) under qemu with the
-// runtime binaries, the plugin and this test binary in an initramfs, and
-// runs TestScenarios there: the same scenarios, asserted on cgroup v2 files.
+// runtime binaries, the plugin, its image and this test binary in an
+// initramfs, and runs the guest tests there: the same scenarios, asserted on
+// cgroup v2 files, the reconciler, and the plugin's image run as a pod.
 func TestCgroupV2VM(t *testing.T) {
+	guests := []string{"TestScenarios", "TestReconcilerV2", "TestImagePodV2", "TestDemoGuest"}
+	out, code := runGuest(t, "^("+strings.Join(guests, "|")+")$", nil)
+	if !strings.Contains(out, "cgroup v2") {
+		t.Errorf("the guest did not run the scenarios on cgroup v2")
+	}
+	// Name each guest subtest's result in this test's failure.
+	for _, m := range regexp.MustCompile(`--- (FAIL|SKIP): (Test\S*)`).FindAllStringSubmatch(out, -1) {
+		t.Errorf("in the cgroup v2 VM: %s %s", m[1], m[2])
+	}
+	for _, name := range guests {
+		if !regexp.MustCompile(`--- PASS: ` + name + ` `).MatchString(out) {
+			t.Errorf("%s did not pass in the VM", name)
+		}
+	}
+	if code != 0 {
+		t.Errorf("guest test binary exited %d", code)
+	}
+}
+
+// runGuest boots the cgroup v2 VM and runs the tests matching pattern of
+// this package inside it; onLine, when set, gets the console lines.
+func runGuest(t *testing.T, pattern string, onLine func(string)) (string, int) {
+	t.Helper()
 	if os.Getenv(envInVM) == "1" {
 		t.Skip("already inside the VM")
 	}
@@ -35,6 +65,10 @@ func TestCgroupV2VM(t *testing.T) {
 	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
 		skipOrFail(t, "qemu-system-x86_64: %v", err)
 	}
+	image := os.Getenv(envImage)
+	if image == "" {
+		skipOrFail(t, "%s is not set", envImage)
+	}
 
 	// This package's test binary, static, to run inside the guest.
 	testBin := filepath.Join(t.TempDir(), "e2e.test")
@@ -45,8 +79,11 @@ func TestCgroupV2VM(t *testing.T) {
 	}
 
 	files := map[string]string{
-		"/e2e/e2e.test": testBin,
-		"/e2e/busybox":  e.busybox,
+		"/e2e/e2e.test":        testBin,
+		"/e2e/busybox":         e.busybox,
+		"/e2e/nri-memqos.tar":  image,
+		"/e2e/daemonset.yaml":  "../../config/deploy/daemonset.yaml",
+		"/e2e/nri-memqos.yaml": "../../config/nri-memqos.yaml",
 	}
 	// The virtio disk driver, loaded in dependency order (the package has no
 	// modules.dep): page cache on a real filesystem is reclaimable, on the
@@ -76,10 +113,10 @@ func TestCgroupV2VM(t *testing.T) {
 	for _, m := range modules {
 		fmt.Fprintf(&script, "insmod /e2e/modules/%s.ko || exit 90\n", m)
 	}
-	script.WriteString(`mkdir -p /mnt/disk && mount -t ext4 /dev/vda /mnt/disk || exit 91
+	fmt.Fprintf(&script, `mkdir -p /mnt/disk && mount -t ext4 /dev/vda /mnt/disk || exit 91
 mkdir -p /mnt/disk/data
-cd /e2e && ./e2e.test -test.run '^(TestScenarios|TestReconcilerV2)$' -test.v -test.count=1 -test.timeout 13m
-`)
+cd /e2e && ./e2e.test -test.run '%s' -test.v -test.count=1 -test.timeout 13m
+`, pattern)
 	start := time.Now()
 	out, code, err := runVM(t, vmConfig{
 		Kernel:   kernel,
@@ -88,32 +125,21 @@ cd /e2e && ./e2e.test -test.run '^(TestScenarios|TestReconcilerV2)$' -test.v -te
 		QemuArgs: []string{"-drive", "file=" + disk + ",if=virtio,format=raw"},
 		MemoryMB: 2048,
 		Timeout:  14 * time.Minute,
+		OnLine:   onLine,
 		Env: map[string]string{
-			envInVM:     "1",
-			envRequired: "1",
-			envBinDir:   "/usr/local/bin",
-			envBusybox:  "/e2e/busybox",
-			envWorkDir:  "/mnt/disk",
-			envDataDir:  "/mnt/disk/data",
+			envInVM:      "1",
+			envRequired:  "1",
+			envBinDir:    "/usr/local/bin",
+			envBusybox:   "/e2e/busybox",
+			envWorkDir:   "/mnt/disk",
+			envDataDir:   "/mnt/disk/data",
+			envImage:     "/e2e/nri-memqos.tar",
+			envDaemonSet: "/e2e/daemonset.yaml",
 		},
 	})
 	t.Logf("VM run took %v", time.Since(start).Round(time.Second))
 	if err != nil {
 		t.Fatalf("VM: %v", err)
 	}
-	if !strings.Contains(out, "cgroup v2") {
-		t.Errorf("the guest did not run the scenarios on cgroup v2")
-	}
-	// Name each guest subtest's result in this test's failure.
-	for _, m := range regexp.MustCompile(`--- (FAIL|SKIP): (Test\S*)`).FindAllStringSubmatch(out, -1) {
-		t.Errorf("in the cgroup v2 VM: %s %s", m[1], m[2])
-	}
-	for _, name := range []string{"TestScenarios", "TestReconcilerV2"} {
-		if !regexp.MustCompile(`--- PASS: ` + name + ` `).MatchString(out) {
-			t.Errorf("%s did not pass in the VM", name)
-		}
-	}
-	if code != 0 {
-		t.Errorf("guest test binary exited %d", code)
-	}
+	return out, code
 }

@@ -79,6 +79,8 @@ type vmConfig struct {
 	Timeout  time.Duration     // overall timeout for boot+script (default 10m); qemu is killed on expiry
 	Env      map[string]string // exported to the script
 	QemuArgs []string          // extra qemu arguments, e.g. -drive file=disk.img,if=virtio,format=raw
+	// OnLine, when set, gets each console line instead of the test log.
+	OnLine func(line string)
 }
 
 const (
@@ -211,7 +213,11 @@ func runVM(t *testing.T, cfg vmConfig) (output string, exitCode int, err error) 
 			line = strings.TrimLeft(line, "\r")
 			out.WriteString(line)
 			out.WriteByte('\n')
-			t.Logf("vm: %s", line)
+			if cfg.OnLine != nil {
+				cfg.OnLine(line)
+			} else {
+				t.Logf("vm: %s", line)
+			}
 			switch {
 			case initAt == 0 && strings.Contains(line, vmInitMarker):
 				initAt = time.Since(booted)
