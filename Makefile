@@ -4,7 +4,7 @@ BIN       := bin
 FUZZTIME  ?= 10s
 export CGO_ENABLED := 0
 
-.PHONY: all build test unit integration fuzz lint clean e2e e2e-deps e2e-bin demo
+.PHONY: all build test unit integration fuzz lint clean e2e e2e-deps e2e-bin demo bench
 
 # End-to-end: real containerd + runc + crictl built from the Go module proxy
 # at the versions test/tools pins, Debian packages for the rest.
@@ -48,7 +48,7 @@ E2E_ENV = E2E_REQUIRED=1 E2E_BIN_DIR=$(E2E_BIN) E2E_KERNEL=$(E2E_KERNEL) E2E_MOD
 
 ## e2e: the end-to-end suite (root): builds what it needs, then runs.
 e2e: e2e-deps e2e-bin image
-	$(E2E_ENV) $(GO) test -count=1 -v -timeout 20m -skip '^TestDemo$$' ./test/e2e/
+	$(E2E_ENV) $(GO) test -count=1 -v -timeout 20m -skip '^(TestDemo|TestBenchProtection)$$' ./test/e2e/
 
 ## demo: the README's first command: a cgroup v2 VM with real containerd,
 ## runc and nri-memqos, two pods, what each got and what the reconciler did.
@@ -90,6 +90,16 @@ $(E2E_BIN)/.tools-stamp: test/tools/go.mod test/tools/go.sum
 	@mkdir -p $(E2E_BIN)
 	cd test/tools && CGO_ENABLED=1 $(GO) build -trimpath -ldflags '-s -w' -o $(E2E_BIN)/ $(E2E_TOOLS)
 	touch $@
+
+## bench: benchmarks and docs/benchmarks.md with its charts (root; not part
+## of make test). The headline ratios are the last lines it prints.
+BENCH_OUT := $(abspath _output/bench)
+bench: e2e-deps e2e-bin image
+	@mkdir -p $(BENCH_OUT)
+	$(GO) test -run '^$$' -bench 'Tick|RawRead' -benchtime 20x -count 5 ./pkg/reconcile/ > $(BENCH_OUT)/reconciler.txt
+	BENCH_OUT=$(BENCH_OUT) $(GO) test -count=1 -run '^TestHookCost$$' -v -timeout 30m ./test/bench/hook/
+	BENCH_OUT=$(BENCH_OUT) $(E2E_ENV) $(GO) test -count=1 -run '^TestBenchProtection$$' -v -timeout 30m ./test/e2e/
+	@$(GO) run ./test/bench/report -in $(BENCH_OUT) -out docs
 
 clean:
 	rm -rf $(BIN) _output

@@ -1,0 +1,314 @@
+// Command report turns the outputs of `make bench` into docs/benchmarks.md
+// and PNG charts, and prints each headline ratio as its last lines.
+//
+// Inputs (in -in): reconciler.txt (`go test -bench` output of
+// pkg/reconcile), hook.json (test/bench/hook), protection.json
+// (test/e2e TestBenchProtection).
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+)
+
+type hookResult struct {
+	Setup  string `json:"setup"`
+	Mode   string `json:"mode"`
+	P50Ns  int64  `json:"p50_ns"`
+	P99Ns  int64  `json:"p99_ns"`
+	MeanNs int64  `json:"mean_ns"`
+	N      int    `json:"n"`
+}
+
+type hookReport struct {
+	Date       string       `json:"date"`
+	Rounds     int          `json:"rounds"`
+	Containers int          `json:"containers_per_run"`
+	Results    []hookResult `json:"results"`
+	RSS        struct {
+		StartKiB int64 `json:"rss_start_kib"`
+		PeakKiB  int64 `json:"rss_peak_kib"`
+		AfterKiB int64 `json:"rss_after_kib"`
+	} `json:"rss"`
+	P99RatioSequential float64 `json:"p99_ratio_sequential"`
+	P99RatioConcurrent float64 `json:"p99_ratio_concurrent"`
+}
+
+type protRun struct {
+	Name           string  `json:"name"`
+	Description    string  `json:"description"`
+	Failed         bool    `json:"failed"`
+	Bursts         int     `json:"bursts"`
+	P50Ms          float64 `json:"p50_ms"`
+	P90Ms          float64 `json:"p90_ms"`
+	ThroughputMiBs float64 `json:"throughput_mib_s"`
+	CacheEndMiB    float64 `json:"ls_cache_end_mib"`
+	Refaults       int64   `json:"ls_workingset_refault_file"`
+	PressureMs     float64 `json:"ls_pressure_some_ms"`
+	BE             *struct {
+		Finished bool   `json:"finished"`
+		State    string `json:"state"`
+		OOMKills int64  `json:"oom_kills"`
+	} `json:"be"`
+}
+
+type bgReader struct {
+	Name          string  `json:"name"`
+	Class         string  `json:"class"`
+	Ops           int     `json:"ops"`
+	P50Ms         float64 `json:"p50_ms"`
+	P99Ms         float64 `json:"p99_ms"`
+	MaxHits       int64   `json:"memory_max_hits"`
+	PressureMs    float64 `json:"pressure_some_ms"`
+	PgscanDirect  int64   `json:"pgscan_direct"`
+	PgstealDirect int64   `json:"pgsteal_direct"`
+	ReclaimedMiB  float64 `json:"plugin_reclaimed_mib"`
+}
+
+type protReport struct {
+	Kernel            string    `json:"kernel"`
+	MemTotalMiB       float64   `json:"mem_total_mib"`
+	Runs              []protRun `json:"runs"`
+	BackgroundReclaim *struct {
+		Readers []bgReader `json:"readers"`
+		Note    string     `json:"note"`
+	} `json:"background_reclaim"`
+	Setup struct {
+		Notes string `json:"notes"`
+	} `json:"setup"`
+}
+
+func main() {
+	in := flag.String("in", "_output/bench", "directory with reconciler.txt, hook.json and protection.json")
+	out := flag.String("out", "docs", "directory for benchmarks.md and the charts")
+	flag.Parse()
+	if err := run(*in, *out); err != nil {
+		fmt.Fprintf(os.Stderr, "report: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func readJSON(path string, v any) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+func run(in, out string) error {
+	bench, err := readBench(filepath.Join(in, "reconciler.txt"))
+	if err != nil {
+		return err
+	}
+	rec := reconcilerRows(bench)
+	if len(rec) == 0 {
+		return fmt.Errorf("%s has no BenchmarkTick results", filepath.Join(in, "reconciler.txt"))
+	}
+	var hook hookReport
+	if err := readJSON(filepath.Join(in, "hook.json"), &hook); err != nil {
+		return err
+	}
+	var prot protReport
+	if err := readJSON(filepath.Join(in, "protection.json"), &prot); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+
+	var md strings.Builder
+	var headlines []string
+	w := func(format string, args ...any) { fmt.Fprintf(&md, format+"\n", args...) }
+	host, _ := os.Hostname()
+	w("# nri-memqos benchmarks")
+	w("")
+	w("Measured %s on %s (%d cores, %s, Go %s). Reproduce with `make bench` (about 15 minutes; as root).",
+		time.Now().UTC().Format("2006-01-02"), host, runtime.NumCPU(), machineMemory(), strings.TrimPrefix(runtime.Version(), "go"))
+	w("Every comparison is measured side by side in one run; ratios are the headline, since the machine is shared.")
+	w("")
+
+	// Hook cost.
+	w("## 1. Cost on the container-creation path")
+	w("")
+	w("CreateContainer round trips through NRI's real runtime side (`pkg/adaptation`, as containerd embeds it) to a plugin over ttrpc; %d creations per run, median of %d rounds.", hook.Containers, hook.Rounds)
+	w("")
+	w("| setup | mode | p50 | p99 | mean |")
+	w("| --- | --- | --- | --- | --- |")
+	byKey := map[string]hookResult{}
+	for _, r := range hook.Results {
+		byKey[r.Setup+"/"+r.Mode] = r
+		w("| %s | %s | %s | %s | %s |", r.Setup, r.Mode, us(r.P50Ns), us(r.P99Ns), us(r.MeanNs))
+	}
+	w("")
+	w("p99 of nri-memqos / p99 of a no-op plugin (the floor NRI itself costs): sequential %.3f, 64 concurrent %.3f (target ≤ 1.05).", hook.P99RatioSequential, hook.P99RatioConcurrent)
+	w("")
+	w("nri-memqos RSS: %.1f MiB at start, %.1f MiB with %d containers, %.1f MiB after they were removed (target ≤ 16 MiB, back within 10%% of start).",
+		kib(hook.RSS.StartKiB), kib(hook.RSS.PeakKiB), hook.Containers, kib(hook.RSS.AfterKiB))
+	w("")
+	var cats []string
+	var p99 []barGroup
+	for _, setup := range []string{"none", "noop", "nri-memqos"} {
+		g := barGroup{Name: setup}
+		for _, mode := range []string{"sequential", "concurrent-64"} {
+			g.Values = append(g.Values, float64(byKey[setup+"/"+mode].P99Ns)/1e3)
+		}
+		p99 = append(p99, g)
+	}
+	cats = []string{"sequential", "64 concurrent"}
+	if err := barChart(filepath.Join(out, "hook-p99.png"), "CreateContainer p99", "µs", cats, p99); err != nil {
+		return err
+	}
+	w("![CreateContainer p99](hook-p99.png)")
+	w("")
+	headlines = append(headlines,
+		fmt.Sprintf("hook p99 nri-memqos/noop sequential: %.3f (target <= 1.05)", hook.P99RatioSequential),
+		fmt.Sprintf("hook p99 nri-memqos/noop 64 concurrent: %.3f (target <= 1.05)", hook.P99RatioConcurrent),
+		fmt.Sprintf("plugin RSS with %d containers: %.1f MiB; after removal %.1f%% of start (targets <= 16 MiB, <= 110%%)",
+			hook.Containers, kib(hook.RSS.PeakKiB), 100*float64(hook.RSS.AfterKiB)/float64(max(hook.RSS.StartKiB, 1))))
+
+	// Reconciler cost.
+	w("## 2. Reconciler cost")
+	w("")
+	w("A synthetic cgroup v2 tree in tmpfs; a steady-state tick (no reclaim due) against a raw baseline that only opens and reads the same files; medians of %d runs.", rec[0].Runs)
+	w("")
+	w("| containers | tick | per container | share of one core at 1 s | raw baseline | ratio to raw | tick with drift check |")
+	w("| --- | --- | --- | --- | --- | --- | --- |")
+	var xs []float64
+	tick, raw := barGroup{Name: "reconciler tick"}, barGroup{Name: "raw file reads"}
+	for _, r := range rec {
+		w("| %d | %s | %.0f ns | %.2f%% | %s | %.2f | %s |", r.Containers, ms(r.TickNs), r.PerContainer, r.CorePct, ms(r.RawNs), r.RatioToRaw, ms(r.DriftTickNs))
+		xs = append(xs, float64(r.Containers))
+		tick.Values = append(tick.Values, r.TickNs/1e6)
+		raw.Values = append(raw.Values, r.RawNs/1e6)
+		if r.Containers == 1000 {
+			headlines = append(headlines,
+				fmt.Sprintf("reconciler at 1000 containers, 1 s interval: %.2f%% of one core (target <= 1%%)", r.CorePct),
+				fmt.Sprintf("reconciler / raw file-reading baseline at 1000 containers: %.2f (target <= 1.5)", r.RatioToRaw))
+		}
+	}
+	w("")
+	if err := lineChart(filepath.Join(out, "reconciler.png"), "Reconciler tick", "containers", "ms per tick", xs, []barGroup{tick, raw}); err != nil {
+		return err
+	}
+	w("![Reconciler tick](reconciler.png)")
+	w("")
+
+	// Protection.
+	w("## 3. Protection of a latency-sensitive pod")
+	w("")
+	w("cgroup v2 VM (%s, %.0f MiB, qemu TCG), real containerd + runc. %s", prot.Kernel, prot.MemTotalMiB, prot.Setup.Notes)
+	w("")
+	w("| run | p50 | p90 | throughput | page cache kept | file refaults | memory stall | best-effort pod |")
+	w("| --- | --- | --- | --- | --- | --- | --- | --- |")
+	runs := map[string]protRun{}
+	var names []string
+	p50 := barGroup{Name: "p50 ms"}
+	p90 := barGroup{Name: "p90 ms"}
+	for _, r := range prot.Runs {
+		runs[r.Name] = r
+		names = append(names, r.Name)
+		p50.Values = append(p50.Values, r.P50Ms)
+		p90.Values = append(p90.Values, r.P90Ms)
+		be := "–"
+		if r.BE != nil {
+			be = r.BE.State
+			if r.BE.Finished {
+				be = "finished"
+			}
+			if r.BE.OOMKills > 0 {
+				be += fmt.Sprintf(", %d OOM kills", r.BE.OOMKills)
+			}
+		}
+		w("| %s: %s | %.0f ms | %.0f ms | %.0f MiB/s | %.0f MiB | %d | %.0f ms | %s |", r.Name, r.Description, r.P50Ms, r.P90Ms, r.ThroughputMiBs, r.CacheEndMiB, r.Refaults, r.PressureMs, be)
+	}
+	w("")
+	if err := barChart(filepath.Join(out, "protection.png"), "Latency-sensitive burst latency", "ms", names, []barGroup{p50, p90}); err != nil {
+		return err
+	}
+	w("![Burst latency](protection.png)")
+	w("")
+	alone, noisy, kube, plug := runs["alone"], runs["noisy"], runs["kubelet"], runs["plugin"]
+	if alone.P50Ms > 0 && noisy.Refaults > 0 {
+		headlines = append(headlines,
+			fmt.Sprintf("LS p50 latency nri-memqos/alone: %.2f (target <= 1.5); no protection/alone: %.2f", plug.P50Ms/alone.P50Ms, noisy.P50Ms/alone.P50Ms),
+			fmt.Sprintf("LS file refaults nri-memqos/no protection: %.3f (target <= 0.10); nri-memqos/kubelet MemoryQoS: %.3f (target <= 0.5)",
+				float64(plug.Refaults)/float64(noisy.Refaults), ratio(plug.Refaults, kube.Refaults)))
+	}
+
+	// Background reclaim.
+	if bg := prot.BackgroundReclaim; bg != nil {
+		w("## 4. Background reclaim near the limit")
+		w("")
+		w("A container reading files up to its limit, with and without the plugin's watermarks. %s", bg.Note)
+		w("")
+		w("| reader | ops | p50 | p99 | memory.max hits | memory stall | pgscan_direct | pgsteal_direct | plugin reclaimed |")
+		w("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+		var with, without bgReader
+		for _, r := range bg.Readers {
+			w("| %s (%s) | %d | %.1f ms | %.1f ms | %d | %.0f ms | %d | %d | %.0f MiB |", r.Name, r.Class, r.Ops, r.P50Ms, r.P99Ms, r.MaxHits, r.PressureMs, r.PgscanDirect, r.PgstealDirect, r.ReclaimedMiB)
+			if r.ReclaimedMiB > 0 {
+				with = r
+			} else {
+				without = r
+			}
+		}
+		w("")
+		if without.MaxHits > 0 {
+			headlines = append(headlines,
+				fmt.Sprintf("reader memory.max hits with watermarks / without: %.3f; pgscan_direct: %.3f (target <= 0.10; on Linux 6.1 it counts the plugin's memory.reclaim too)",
+					float64(with.MaxHits)/float64(without.MaxHits), ratio(with.PgscanDirect, without.PgscanDirect)))
+		}
+	}
+
+	w("## Headlines")
+	w("")
+	for _, h := range headlines {
+		w("- %s", h)
+	}
+	w("")
+	w("Raw inputs of this report: `%s` after `make bench`.", in)
+	if err := os.WriteFile(filepath.Join(out, "benchmarks.md"), []byte(md.String()), 0o644); err != nil {
+		return err
+	}
+	fmt.Printf("wrote %s\n", filepath.Join(out, "benchmarks.md"))
+	for _, h := range headlines {
+		fmt.Println(h)
+	}
+	return nil
+}
+
+func us(ns int64) string  { return fmt.Sprintf("%.1f µs", float64(ns)/1e3) }
+func kib(k int64) float64 { return float64(k) / 1024 }
+
+func ratio(a, b int64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
+
+func machineMemory() string {
+	data, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return "unknown memory"
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "MemTotal:" {
+			if kb, err := strconv.ParseInt(f[1], 10, 64); err == nil {
+				return fmt.Sprintf("%.0f GiB", float64(kb)/(1<<20))
+			}
+		}
+	}
+	return "unknown memory"
+}
