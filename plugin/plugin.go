@@ -217,6 +217,12 @@ func (p *plugin) decide(pod *api.PodSandbox, ctr *api.Container, res *api.LinuxR
 }
 
 func logDecision(l *logrus.Entry, event string, d *policy.Decision) {
+	if !l.Logger.IsLevelEnabled(logrus.InfoLevel) {
+		for _, w := range d.Warnings {
+			l.Warn(w)
+		}
+		return
+	}
 	l = l.WithFields(logrus.Fields{"class": d.Class, "request": d.Request, "requestSource": string(d.RequestSource)})
 	for _, w := range d.Warnings {
 		l.Warn(w)

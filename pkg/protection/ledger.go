@@ -44,13 +44,31 @@ type Ledger struct {
 	mu       sync.Mutex
 	promises map[string]Promise
 	written  map[key]int64
+	// Running sums, kept with every change so that no event scans all
+	// promises: per ancestor, and memory.min over the node.
+	sumMin, sumLow map[string]int64
+	total          int64
 }
 
 type key struct{ path, file string }
 
 // New returns an empty ledger.
 func New() *Ledger {
-	return &Ledger{promises: map[string]Promise{}, written: map[key]int64{}}
+	return &Ledger{promises: map[string]Promise{}, written: map[key]int64{},
+		sumMin: map[string]int64{}, sumLow: map[string]int64{}}
+}
+
+// add adds (sign 1) or takes away (sign -1) a promise from the sums.
+func (l *Ledger) add(p Promise, sign int64) {
+	l.total += sign * p.Min
+	for _, a := range p.Ancestors {
+		l.sumMin[a] += sign * p.Min
+		l.sumLow[a] += sign * p.Low
+		if l.sumMin[a] == 0 && l.sumLow[a] == 0 {
+			delete(l.sumMin, a)
+			delete(l.sumLow, a)
+		}
+	}
 }
 
 // Set records (or replaces) the promise of a container and returns the
@@ -61,8 +79,10 @@ func (l *Ledger) Set(id string, p Promise) []string {
 	touched := slices.Clone(p.Ancestors)
 	if old, ok := l.promises[id]; ok {
 		touched = mergePaths(touched, old.Ancestors)
+		l.add(old, -1)
 	}
 	l.promises[id] = p
+	l.add(p, 1)
 	return touched
 }
 
@@ -75,6 +95,7 @@ func (l *Ledger) Remove(id string) []string {
 		return nil
 	}
 	delete(l.promises, id)
+	l.add(old, -1)
 	return slices.Clone(old.Ancestors)
 }
 
@@ -85,14 +106,22 @@ func (l *Ledger) Remove(id string) []string {
 func (l *Ledger) Reset() []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	seen := map[string]bool{}
 	var touched []string
-	for _, p := range l.promises {
-		touched = mergePaths(touched, p.Ancestors)
+	note := func(p string) {
+		if !seen[p] {
+			seen[p] = true
+			touched = append(touched, p)
+		}
+	}
+	for p := range l.sumMin {
+		note(p)
 	}
 	for k := range l.written {
-		touched = mergePaths(touched, []string{k.path})
+		note(k.path)
 	}
 	l.promises = map[string]Promise{}
+	l.sumMin, l.sumLow, l.total = map[string]int64{}, map[string]int64{}, 0
 	return touched
 }
 
@@ -100,13 +129,7 @@ func (l *Ledger) Reset() []string {
 func (l *Ledger) TotalMin(except string) int64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var sum int64
-	for id, p := range l.promises {
-		if id != except {
-			sum += p.Min
-		}
-	}
-	return sum
+	return l.total - l.promises[except].Min
 }
 
 // Sums returns the memory.min and memory.low promised below an ancestor.
@@ -117,13 +140,7 @@ func (l *Ledger) Sums(path string) (min, low int64) {
 }
 
 func (l *Ledger) sums(path string) (min, low int64) {
-	for _, p := range l.promises {
-		if slices.Contains(p.Ancestors, path) {
-			min += p.Min
-			low += p.Low
-		}
-	}
-	return min, low
+	return l.sumMin[path], l.sumLow[path]
 }
 
 // Mode selects which direction Apply may move values.
@@ -146,7 +163,7 @@ const (
 func (l *Ledger) Apply(fs Files, paths []string, mode Mode) ([]Change, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	paths = mergePaths(nil, paths)
+	paths = dedupe(paths)
 	slices.SortFunc(paths, func(a, b string) int { return len(a) - len(b) })
 
 	type action struct {
@@ -206,6 +223,18 @@ func (l *Ledger) Apply(fs Files, paths []string, mode Mode) ([]Change, error) {
 		return changes, fmt.Errorf("ancestor protection: %w", err)
 	}
 	return changes, nil
+}
+
+func dedupe(paths []string) []string {
+	seen := make(map[string]bool, len(paths))
+	out := make([]string, 0, len(paths))
+	for _, p := range paths {
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func mergePaths(a, b []string) []string {
