@@ -3,10 +3,12 @@ package cgroupfs
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/opencontainers/cgroups"
 	"golang.org/x/sys/unix"
@@ -68,7 +70,56 @@ func (f *FS) MemoryDir(rel string) string {
 	if f.Version == 1 {
 		return filepath.Join(f.Root, "memory", rel)
 	}
+	// The usual case, a clean absolute rel under a clean absolute root, is
+	// what filepath.Join returns, made with one allocation instead of three
+	// (it runs twice per container and tick).
+	if len(rel) > 1 && rel[0] == '/' && len(f.Root) > 1 && f.Root[0] == '/' && f.Root[len(f.Root)-1] != '/' &&
+		filepath.Clean(rel) == rel && filepath.Clean(f.Root) == f.Root {
+		return f.Root + rel
+	}
 	return filepath.Join(f.Root, rel)
+}
+
+// readBufs are the buffers readSmall reads into; one that grew beyond
+// maxPooledBuf (a file far larger than those readSmall is meant for) is
+// dropped rather than kept.
+var readBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+const maxPooledBuf = 16 << 10
+
+// readSmall reads a whole cgroup file, opened with the cgroups library's
+// OpenFile (which keeps the open on the cgroup filesystem), into a pooled
+// buffer and hands its content to use, which must not keep it. It is for the
+// files read for every container on every tick (memory.current,
+// memory.events, a few dozen bytes): unlike cgroups.ReadFile it allocates no
+// buffer and no copy of the content per read.
+func readSmall(dir, file string, use func([]byte) error) error {
+	fd, err := cgroups.OpenFile(dir, file, unix.O_RDONLY)
+	if err != nil {
+		return err
+	}
+	defer fd.Close()
+	bp := readBufs.Get().(*[]byte)
+	b := (*bp)[:0]
+	defer func() {
+		if cap(b) <= maxPooledBuf {
+			*bp = b[:0]
+			readBufs.Put(bp)
+		}
+	}()
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := fd.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return use(b)
+		}
+		if err != nil {
+			return err
+		}
+	}
 }
 
 // Read returns the trimmed content of a memory controller file.

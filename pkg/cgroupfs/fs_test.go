@@ -200,6 +200,18 @@ func TestMemoryDir(t *testing.T) {
 			}
 		})
 	}
+	// On v2, MemoryDir is filepath.Join(root, rel) whatever the shortcut it
+	// takes for clean paths.
+	roots := []string{"/sys/fs/cgroup", "/sys/fs/cgroup/", "/", "", ".", "cg", "./cg", "/tmp//cg", "/tmp/cg/..", "/tmp/./cg", "/a/b/../c"}
+	rels := []string{"/kubepods/burstable/pod1/c1", "/", "", "/c1", "c1", "/c1/", "//c1", "/./c1", "/../c1", "/kubepods/../c1", "/a//b", "..", "/.."}
+	for _, root := range roots {
+		for _, rel := range rels {
+			f := cgroupfs.FS{Root: root, Version: 2}
+			if got, want := f.MemoryDir(rel), filepath.Join(root, rel); got != want {
+				t.Errorf("FS{Root: %q}.MemoryDir(%q) = %q; want %q (filepath.Join)", root, rel, got, want)
+			}
+		}
+	}
 }
 
 func TestReadInt(t *testing.T) {

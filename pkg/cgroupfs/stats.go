@@ -1,11 +1,14 @@
 package cgroupfs
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"github.com/containerd/cgroups/v3/cgroup2"
 	"github.com/opencontainers/cgroups"
@@ -22,20 +25,43 @@ type Events struct {
 }
 
 // Usage is the memory the cgroup uses: memory.current (v2) or
-// memory.usage_in_bytes (v1).
+// memory.usage_in_bytes (v1). It reads as fscommon.GetCgroupParamUint does
+// ("max" is the largest value, negative values read as 0) but without its
+// per-read buffer and string: it runs for every container on every tick.
 func (f *FS) Usage(rel string) (int64, error) {
 	file := "memory.current"
 	if f.Version == 1 {
 		file = "memory.usage_in_bytes"
 	}
-	v, err := fscommon.GetCgroupParamUint(f.MemoryDir(rel), file)
+	dir := f.MemoryDir(rel)
+	var v uint64
+	err := readSmall(dir, file, func(b []byte) error {
+		s := string(bytes.TrimSpace(b)) // a few bytes: no allocation
+		if s == "max" {
+			v = math.MaxUint64
+			return nil
+		}
+		var err error
+		if v, err = fscommon.ParseUint(s, 10, 64); err != nil {
+			return &fscommon.ParseError{Path: dir, File: file, Err: err}
+		}
+		return nil
+	})
 	if err != nil {
-		return 0, fmt.Errorf("failed to read %s: %w", filepath.Join(f.MemoryDir(rel), file), err)
+		return 0, fmt.Errorf("failed to read %s: %w", filepath.Join(dir, file), err)
 	}
-	return int64(min(v, uint64(1<<63-1))), nil
+	return int64(min(v, math.MaxInt64)), nil
 }
 
 // ReadEvents reads the event counters.
+//
+// On cgroup v2 it reads memory.events once and parses its lines with the
+// cgroups library's key-value parser: the reconciler reads it for many
+// containers per tick, so it costs one open and read of one file and no more
+// (no stat beforehand, no containerd manager, no map). A missing
+// memory.events is an error that IsGone recognises, never "no events" (as
+// containerd's reader would have it): a vanished cgroup must not look like a
+// container without events.
 func (f *FS) ReadEvents(rel string) (Events, error) {
 	dir := f.MemoryDir(rel)
 	if f.Version == 1 {
@@ -49,21 +75,33 @@ func (f *FS) ReadEvents(rel string) (Events, error) {
 		}
 		return e, nil
 	}
-	m, err := f.v2(rel)
+	var e Events
+	err := readSmall(dir, "memory.events", func(b []byte) error {
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if line == "" {
+				continue
+			}
+			key, v, err := fscommon.ParseKeyValue(line)
+			if err != nil {
+				return &fscommon.ParseError{Path: dir, File: "memory.events", Err: err}
+			}
+			switch key {
+			case "oom_kill":
+				e.OOMKill = v
+			case "oom":
+				e.OOM = v
+			case "high":
+				e.High = v
+			case "max":
+				e.Max = v
+			}
+		}
+		return nil
+	})
 	if err != nil {
-		return Events{}, err
-	}
-	if _, err := os.Stat(filepath.Join(dir, "memory.events")); err != nil {
-		// The library reads a missing file as "no events": a vanished
-		// cgroup must not look like a container without events.
 		return Events{}, fmt.Errorf("failed to read %s: %w", filepath.Join(dir, "memory.events"), err)
 	}
-	st, err := m.StatFiltered(cgroup2.StatMemoryEvents)
-	if err != nil {
-		return Events{}, fmt.Errorf("failed to read %s: %w", filepath.Join(dir, "memory.events"), err)
-	}
-	ev := st.GetMemoryEvents()
-	return Events{OOMKill: ev.GetOomKill(), OOM: ev.GetOom(), High: ev.GetHigh(), Max: ev.GetMax()}, nil
+	return e, nil
 }
 
 // MemoryStats is what the reconciler reads from memory.stat and

@@ -62,7 +62,7 @@ func at(d time.Duration) time.Time { return base.Add(d) }
 
 // decide runs the real policy for a container of a pod labelled with class
 // and annotated with its memory request.
-func decide(t *testing.T, cfg *config.Config, class string, request, limit int64) *policy.Decision {
+func decide(t testing.TB, cfg *config.Config, class string, request, limit int64) *policy.Decision {
 	t.Helper()
 	qos := map[string]string{
 		config.ClassBurstable:        "/kubepods/burstable/pod-uid",
@@ -184,7 +184,7 @@ func pressure(some, full float64) string {
 
 const zeroEvents = "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\noom_group_kill 0\n"
 
-func writeFile(t *testing.T, dir, file, content string) {
+func writeFile(t testing.TB, dir, file, content string) {
 	t.Helper()
 	if err := os.WriteFile(filepath.Join(dir, file), []byte(content), 0o644); err != nil {
 		t.Fatal(err)
@@ -202,7 +202,7 @@ func readFile(t *testing.T, dir, file string) string {
 
 // writeV2 lays out a container's cgroup v2 memory files, with the values the
 // plugin set (the decision's) in place.
-func writeV2(t *testing.T, fs *cgroupfs.FS, rel string, d *policy.Decision, f v2Files) string {
+func writeV2(t testing.TB, fs *cgroupfs.FS, rel string, d *policy.Decision, f v2Files) string {
 	t.Helper()
 	dir := fs.MemoryDir(rel)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
