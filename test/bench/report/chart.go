@@ -22,21 +22,11 @@ var palette = []color.Color{
 	color.RGBA{R: 0xd6, G: 0x27, B: 0x28, A: 0xff},
 }
 
-// barChart draws grouped bars: one group per category, one bar per series;
-// logY for values spanning orders of magnitude.
-func barChart(path, title, yLabel string, categories []string, groups []barGroup, logY bool) error {
+// barChart draws grouped bars: one group per category, one bar per series.
+func barChart(path, title, yLabel string, categories []string, groups []barGroup) error {
 	p := plot.New()
 	p.Title.Text = title
 	p.Y.Label.Text = yLabel
-	if logY {
-		p.Y.Scale = plot.LogScale{}
-		p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
-		for _, g := range groups {
-			for i, v := range g.Values {
-				g.Values[i] = max(v, 0.1) // a log axis has no zero
-			}
-		}
-	}
 	w := vg.Points(14)
 	for i, g := range groups {
 		vals := make(plotter.Values, len(g.Values))

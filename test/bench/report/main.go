@@ -166,7 +166,7 @@ func run(in, out string) error {
 		p99 = append(p99, g)
 	}
 	cats = []string{"sequential", "64 concurrent"}
-	if err := barChart(filepath.Join(out, "hook-p99.png"), "CreateContainer p99", "µs", cats, p99, false); err != nil {
+	if err := barChart(filepath.Join(out, "hook-p99.png"), "CreateContainer p99", "µs", cats, p99); err != nil {
 		return err
 	}
 	w("![CreateContainer p99](hook-p99.png)")
@@ -233,7 +233,7 @@ func run(in, out string) error {
 		w("| %s: %s | %.0f ms | %.0f ms | %.0f MiB/s | %.0f MiB | %d | %.0f ms | %s |", r.Name, r.Description, r.P50Ms, r.P90Ms, r.ThroughputMiBs, r.CacheEndMiB, r.Refaults, r.PressureMs, be)
 	}
 	w("")
-	if err := barChart(filepath.Join(out, "protection.png"), "Latency-sensitive burst latency", "ms", names, []barGroup{p50, p90}, false); err != nil {
+	if err := barChart(filepath.Join(out, "protection.png"), "Latency-sensitive burst latency", "ms", names, []barGroup{p50, p90}); err != nil {
 		return err
 	}
 	w("![Burst latency](protection.png)")
