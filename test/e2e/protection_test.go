@@ -111,8 +111,11 @@ type protRun struct {
 	LSPressureSomeMs  float64 `json:"ls_pressure_some_ms"`
 	LSOOMKills        int64   `json:"ls_oom_kills"`
 	MemAvailableMinMB float64 `json:"mem_available_min_mib"`
-	// PluginCPUMs is the CPU time the plugin used during the window.
-	PluginCPUMs float64 `json:"plugin_cpu_ms,omitempty"`
+	// PluginCPUMs is the CPU time the plugin used during the window (its
+	// memory.reclaim writes included: the kernel reclaims in its task), and
+	// PluginReclaimedMiB what it reclaimed then, by "pod/reason".
+	PluginCPUMs        float64            `json:"plugin_cpu_ms,omitempty"`
+	PluginReclaimedMiB map[string]float64 `json:"plugin_reclaimed_mib,omitempty"`
 
 	// What the cgroups held when the bursts began.
 	LSCgroup  map[string]string `json:"ls_cgroup"`
@@ -340,7 +343,7 @@ func runProtection(t *testing.T, e *suiteEnv, m protMode, run *protRun, lsFile, 
 		t.Fatal(err)
 	}
 	beReads0 := countLines(filepath.Join(out, "be-reads"))
-	cpu0 := p.cpuTime()
+	cpu0, reclaimed0 := p.cpuTime(), pluginReclaimed(t, p)
 	availMin, lsCacheMin := int64(math.MaxInt64), int64(math.MaxInt64)
 	var beFileMax int64
 	for end := time.Now().Add(protWindow); time.Now().Before(end); time.Sleep(time.Second) {
@@ -353,6 +356,12 @@ func runProtection(t *testing.T, e *suiteEnv, m protMode, run *protRun, lsFile, 
 	run.MemAvailableMinMB = mib(availMin)
 	run.LSCacheMinMiB = mib(lsCacheMin)
 	run.PluginCPUMs = float64(p.cpuTime()-cpu0) / float64(time.Millisecond)
+	if p != nil {
+		run.PluginReclaimedMiB = map[string]float64{}
+		for k, v := range pluginReclaimed(t, p) {
+			run.PluginReclaimedMiB[k] = (v - reclaimed0[k]) / float64(mi)
+		}
+	}
 	beReads := countLines(filepath.Join(out, "be-reads")) - beReads0
 	run.LSCacheEndMiB = mib(memStat(t, lsDir, "file"))
 	run.LSRefaultFile = memStat(t, lsDir, "workingset_refault_file") - startRefault
@@ -653,7 +662,13 @@ func protectionSummary(res *protectionResult) string {
 		fmt.Fprintf(&s, "%-8s %6d %8.0f %8.0f %9.1f %6.0f->%-6.0f %9d %11.0f %8.0f %s\n", r.Name, r.Bursts, r.P50Ms, r.P90Ms,
 			r.ThroughputMiBs, r.LSCacheStartMiB, r.LSCacheEndMiB, r.LSRefaultFile, r.LSPressureSomeMs, r.MemAvailableMinMB, be)
 	}
+	for _, r := range res.Runs {
+		if r.PluginReclaimedMiB != nil {
+			fmt.Fprintf(&s, "%-8s plugin CPU %.0f ms in the window; reclaimed MiB %v\n", r.Name, r.PluginCPUMs, r.PluginReclaimedMiB)
+		}
+	}
 	if bg := res.BackgroundReclaim; bg != nil {
+		fmt.Fprintf(&s, "background reclaim, %.0fs: plugin CPU %.0f ms\n", bg.WindowSeconds, bg.PluginCPUMs)
 		for _, b := range bg.Readers {
 			fmt.Fprintf(&s, "%-11s ops %d p50 %.0f ms p99 %.0f ms max %.0f ms; max hits %d; stall %.0f ms; pgscan_direct %d pgsteal_direct %d; "+
 				"plugin memory.reclaim %d requests asking %.0f MiB (%d partial), reclaimed %.0f MiB; own steal at most %d; current p95 %.0f MiB\n",
@@ -733,6 +748,21 @@ func percentile(xs []float64, p float64) float64 {
 	slices.Sort(s)
 	i := int(math.Ceil(p/100*float64(len(s)))) - 1
 	return s[max(0, min(i, len(s)-1))]
+}
+
+// pluginReclaimed reads what the plugin reclaimed from the LS and BE pods
+// so far, by "pod/reason", from its metrics; nil without a plugin.
+func pluginReclaimed(t *testing.T, p *plugin) map[string]float64 {
+	if p == nil {
+		return nil
+	}
+	m := map[string]float64{}
+	for _, pod := range []string{"ls", "be"} {
+		for _, reason := range []string{"watermark", "node-pressure", "proactive"} {
+			m[pod+"/"+reason] = scrape(t, "nri_memqos_container_reclaimed_bytes_total", `pod="`+pod+`"`, `reason="`+reason+`"`)
+		}
+	}
+	return m
 }
 
 // cpuTime is the user and system time the plugin process used so far; zero
