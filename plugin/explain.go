@@ -10,6 +10,7 @@ import (
 
 	"nri-memqos/pkg/config"
 	"nri-memqos/pkg/explain"
+	"nri-memqos/pkg/node"
 	"nri-memqos/pkg/policy"
 )
 
@@ -107,7 +108,7 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 
-	node := policy.Node{PageSize: int64(os.Getpagesize())}
+	facts := policy.Node{PageSize: int64(os.Getpagesize())}
 	if *memTotal != "" {
 		b, err := config.ParseBytes(*memTotal)
 		if err != nil || b <= 0 {
@@ -117,13 +118,13 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 			}
 			return fail("-mem-total %q: %s; allowed: a positive number of bytes or a quantity such as 16Gi", *memTotal, reason)
 		}
-		node.MemTotal = b
+		facts.MemTotal = b
 	} else {
-		ni, err := readNode()
+		host, err := node.ReadHost()
 		if err != nil {
 			return fail("%v; give the node's memory with -mem-total", err)
 		}
-		node.MemTotal, node.PageSize = ni.memTotal, ni.pageSize
+		facts.MemTotal, facts.PageSize = host.MemTotal, host.PageSize
 	}
 
 	var in []explain.File
@@ -145,7 +146,7 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail("%v", err)
 	}
-	rep, err := explain.Explain(cfg, node, pods, explain.Options{KubeletMemoryQoS: *kubeletQoS})
+	rep, err := explain.Explain(cfg, facts, pods, explain.Options{KubeletMemoryQoS: *kubeletQoS})
 	if err != nil {
 		return fail("%v", err)
 	}

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"nri-memqos/pkg/node"
 )
 
 const explainPod = `apiVersion: v1
@@ -181,7 +183,7 @@ func TestRunExplainNodeMemTotal(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	ni, err := readNode()
+	ni, err := node.ReadHost()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +196,7 @@ func TestRunExplainNodeMemTotal(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
 		t.Fatal(err)
 	}
-	if rep.Node.MemTotal != ni.memTotal || rep.Node.PageSize != ni.pageSize {
-		t.Errorf("node = %+v, want MemTotal %d page %d", rep.Node, ni.memTotal, ni.pageSize)
+	if rep.Node.MemTotal != ni.MemTotal || rep.Node.PageSize != ni.PageSize {
+		t.Errorf("node = %+v, want MemTotal %d page %d", rep.Node, ni.MemTotal, ni.PageSize)
 	}
 }

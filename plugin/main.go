@@ -18,11 +18,11 @@ import (
 
 	"github.com/containerd/nri/pkg/api"
 	"github.com/containerd/nri/pkg/stub"
-	"github.com/prometheus/procfs"
 	"github.com/sirupsen/logrus"
 
 	"nri-memqos/pkg/config"
 	"nri-memqos/pkg/metrics"
+	"nri-memqos/pkg/node"
 )
 
 const (
@@ -68,7 +68,7 @@ func run() error {
 			return err
 		}
 	}
-	node, err := readNode()
+	host, err := node.ReadHost()
 	if err != nil {
 		return err
 	}
@@ -83,9 +83,8 @@ func run() error {
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer cancel()
 
-	p := newPlugin(log, fileCfg, node, stateFile)
-	p.ctx = ctx
-	p.metrics = metrics.New(metricsSource{p})
+	core := node.New(node.Options{Log: log, Host: host, FileConfig: fileCfg, StateFile: stateFile})
+	p := &plugin{log: log, core: core, metrics: metrics.New(core.MetricsSource())}
 	if *metricsAt != "" {
 		// Memory QoS matters more than its metrics: a busy port is logged,
 		// not fatal.
@@ -96,7 +95,7 @@ func run() error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	if *configFile != "" {
-		go watchConfig(ctx, log, *configFile, hup, p.reload)
+		go config.Watch(ctx, log, *configFile, hup, core.Reload)
 	} else {
 		go func() {
 			for range hup {
@@ -106,10 +105,11 @@ func run() error {
 	}
 	if fileCfg != nil {
 		// Fail fast on a cgroup root that cannot be used.
-		if err := p.setConfig(fileCfg); err != nil {
+		if err := core.Configure(""); err != nil {
 			return err
 		}
 	}
+	go core.Run(ctx)
 
 	opts := []stub.Option{stub.WithPluginName(*name), stub.WithPluginIdx(*idx), stub.WithSocketPath(*socket)}
 	// Pre-registered plugins get their connection as an inherited fd and take
@@ -176,36 +176,4 @@ func serveMetrics(ctx context.Context, log *logrus.Logger, addr string, m *metri
 	}()
 	log.Infof("serving /metrics, /healthz and /readyz on %s", l.Addr())
 	return nil
-}
-
-// readMeminfo reads MemAvailable and MemTotal for the reconciler.
-func readMeminfo() (int64, int64, error) {
-	fs, err := procfs.NewDefaultFS()
-	if err != nil {
-		return 0, 0, fmt.Errorf("procfs: %w", err)
-	}
-	mi, err := fs.Meminfo()
-	if err != nil {
-		return 0, 0, fmt.Errorf("failed to read /proc/meminfo: %w", err)
-	}
-	if mi.MemAvailableBytes == nil || mi.MemTotalBytes == nil {
-		return 0, 0, errors.New("/proc/meminfo has no MemAvailable or MemTotal")
-	}
-	return int64(*mi.MemAvailableBytes), int64(*mi.MemTotalBytes), nil
-}
-
-// readNode reads node memory and page size.
-func readNode() (nodeInfo, error) {
-	fs, err := procfs.NewDefaultFS()
-	if err != nil {
-		return nodeInfo{}, fmt.Errorf("procfs: %w", err)
-	}
-	mi, err := fs.Meminfo()
-	if err != nil {
-		return nodeInfo{}, fmt.Errorf("failed to read /proc/meminfo: %w", err)
-	}
-	if mi.MemTotalBytes == nil {
-		return nodeInfo{}, errors.New("/proc/meminfo has no MemTotal")
-	}
-	return nodeInfo{memTotal: int64(*mi.MemTotalBytes), pageSize: int64(os.Getpagesize())}, nil
 }

@@ -5,8 +5,46 @@ import (
 
 	"github.com/containerd/nri/pkg/api"
 
+	"nri-memqos/pkg/node"
 	"nri-memqos/pkg/policy"
 )
+
+// facts translates an NRI pod and container into the core's input. res,
+// when not nil, replaces the container's own resources (an update request).
+func facts(pod *api.PodSandbox, ctr *api.Container, res *api.LinuxResources) node.Container {
+	return node.Container{
+		ID:          ctr.GetId(),
+		Pod:         podFacts(pod),
+		Ctr:         containerFacts(ctr, res),
+		CgroupsPath: ctr.GetLinux().GetCgroupsPath(),
+		CreatedAt:   ctr.GetCreatedAt(),
+	}
+}
+
+// resyncFacts translates what Synchronize lists: containers that are
+// neither created nor running, or whose pod is not listed, are inactive.
+func resyncFacts(pods []*api.PodSandbox, ctrs []*api.Container) []node.Container {
+	byID := make(map[string]*api.PodSandbox, len(pods))
+	for _, pod := range pods {
+		byID[pod.GetId()] = pod
+	}
+	out := make([]node.Container, 0, len(ctrs))
+	for _, ctr := range ctrs {
+		pod := byID[ctr.GetPodSandboxId()]
+		if pod == nil {
+			out = append(out, node.Container{ID: ctr.GetId(), Inactive: true})
+			continue
+		}
+		c := facts(pod, ctr, nil)
+		switch ctr.GetState() {
+		case api.ContainerState_CONTAINER_CREATED, api.ContainerState_CONTAINER_RUNNING:
+		default:
+			c.Inactive = true
+		}
+		out = append(out, c)
+	}
+	return out
+}
 
 // podFacts translates an NRI pod into policy input.
 func podFacts(p *api.PodSandbox) policy.Pod {
@@ -58,6 +96,19 @@ func creationAdjustment(d *policy.Decision, version int) *api.ContainerAdjustmen
 		}
 	}
 	return a
+}
+
+// containerUpdates turns Resync's decisions into updates the runtime may
+// fail to apply without failing the synchronization.
+func containerUpdates(decided []node.Update, version int) []*api.ContainerUpdate {
+	var updates []*api.ContainerUpdate
+	for _, d := range decided {
+		if u := containerUpdate(d.ID, d.Decision, version); u != nil {
+			u.SetIgnoreFailure()
+			updates = append(updates, u)
+		}
+	}
+	return updates
 }
 
 // containerUpdate turns a decision into an update of a running container, or

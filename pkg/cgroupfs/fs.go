@@ -19,12 +19,29 @@ import (
 type FS struct {
 	Root    string
 	Version int
+	// PlainFiles reads and writes Root as an ordinary directory tree laid
+	// out like a cgroup mount (a test tree): plain opens, and a write
+	// creates a missing file. Without it every open goes through the cgroups
+	// library, which refuses files that are not on a cgroup filesystem.
+	// Detect sets it when Root is not on a cgroup filesystem.
+	PlainFiles bool
 }
 
 // Detect decides the cgroup version of root: "auto" looks at the filesystem
 // (cgroup2 magic, or a cgroup.controllers file at the top) and at the
 // layout (a memory/ directory means v1); "1" and "2" are taken as given.
+// The FS it returns reads root as plain files (PlainFiles) when root's
+// memory directory is not on a cgroup filesystem.
 func Detect(root, want string) (*FS, error) {
+	fs, err := detectVersion(root, want)
+	if err != nil {
+		return nil, err
+	}
+	fs.PlainFiles = !IsCgroupFilesystem(fs.MemoryDir("/"))
+	return fs, nil
+}
+
+func detectVersion(root, want string) (*FS, error) {
 	switch want {
 	case "1":
 		return &FS{Root: root, Version: 1}, nil
@@ -61,9 +78,44 @@ func IsCgroupFilesystem(dir string) bool {
 	return st.Type == unix.CGROUP2_SUPER_MAGIC || st.Type == unix.CGROUP_SUPER_MAGIC
 }
 
-// UseTestTree lets the cgroups library write into a root that is not a cgroup
-// filesystem (a directory laid out like one, in tests). It is process-wide.
-func UseTestTree() { cgroups.TestMode = true }
+// open opens a file of a cgroup directory: through the cgroups library (which
+// checks that it is a cgroup file), or as a plain file for a PlainFiles tree,
+// where a write creates the file.
+func (f *FS) open(dir, file string, flags int) (*os.File, error) {
+	if !f.PlainFiles {
+		return cgroups.OpenFile(dir, file, flags)
+	}
+	mode := os.FileMode(0)
+	if flags&(os.O_WRONLY|os.O_RDWR) != 0 {
+		flags |= os.O_TRUNC | os.O_CREATE
+		mode = 0o644
+	}
+	return os.OpenFile(filepath.Join(dir, filepath.Clean("/"+file)), flags|unix.O_CLOEXEC, mode)
+}
+
+// readFile reads a whole file of a cgroup directory.
+func (f *FS) readFile(dir, file string) (string, error) {
+	fd, err := f.open(dir, file, unix.O_RDONLY)
+	if err != nil {
+		return "", err
+	}
+	defer fd.Close()
+	b, err := io.ReadAll(fd)
+	return string(b), err
+}
+
+// writeFile writes data into a file of a cgroup directory in one write.
+func (f *FS) writeFile(dir, file, data string) error {
+	fd, err := f.open(dir, file, unix.O_WRONLY)
+	if err != nil {
+		return err
+	}
+	_, err = fd.WriteString(data)
+	if cerr := fd.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
 
 // MemoryDir is the absolute directory of rel in the memory hierarchy.
 func (f *FS) MemoryDir(rel string) string {
@@ -93,8 +145,8 @@ const maxPooledBuf = 16 << 10
 // files read for every container on every tick (memory.current,
 // memory.events, a few dozen bytes): unlike cgroups.ReadFile it allocates no
 // buffer and no copy of the content per read.
-func readSmall(dir, file string, use func([]byte) error) error {
-	fd, err := cgroups.OpenFile(dir, file, unix.O_RDONLY)
+func (f *FS) readSmall(dir, file string, use func([]byte) error) error {
+	fd, err := f.open(dir, file, unix.O_RDONLY)
 	if err != nil {
 		return err
 	}
@@ -124,7 +176,7 @@ func readSmall(dir, file string, use func([]byte) error) error {
 
 // Read returns the trimmed content of a memory controller file.
 func (f *FS) Read(rel, file string) (string, error) {
-	s, err := cgroups.ReadFile(f.MemoryDir(rel), file)
+	s, err := f.readFile(f.MemoryDir(rel), file)
 	if err != nil {
 		return "", fmt.Errorf("failed to read %s: %w", filepath.Join(f.MemoryDir(rel), file), err)
 	}
@@ -152,12 +204,12 @@ func (f *FS) ReadInt(rel, file string) (int64, error) {
 // errors.Is(err, os.ErrNotExist) tells a vanished cgroup.
 func (f *FS) Write(rel, file, value string) (bool, error) {
 	dir := f.MemoryDir(rel)
-	if cur, err := cgroups.ReadFile(dir, file); err == nil && strings.TrimSpace(cur) == value {
+	if cur, err := f.readFile(dir, file); err == nil && strings.TrimSpace(cur) == value {
 		return false, nil
 	} else if err != nil && errors.Is(err, os.ErrNotExist) {
 		return false, fmt.Errorf("failed to write %q to %s: %w", value, filepath.Join(dir, file), err)
 	}
-	if err := cgroups.WriteFile(dir, file, value); err != nil {
+	if err := f.writeFile(dir, file, value); err != nil {
 		return false, fmt.Errorf("failed to write %q to %s: %w", value, filepath.Join(dir, file), err)
 	}
 	return true, nil

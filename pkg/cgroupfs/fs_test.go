@@ -11,19 +11,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/opencontainers/cgroups"
 	"golang.org/x/sys/unix"
 
 	"nri-memqos/pkg/cgroupfs"
-	"nri-memqos/pkg/policy"
 )
-
-func TestMain(m *testing.M) {
-	cgroupfs.UseTestTree()
-	os.Exit(m.Run())
-}
-
-func ptr(v int64) *int64 { return &v }
 
 // writeTree creates files (relative path -> content) under root.
 func writeTree(t *testing.T, root string, files map[string]string) {
@@ -46,12 +37,6 @@ func readFile(t *testing.T, p string) string {
 		t.Fatal(err)
 	}
 	return string(b)
-}
-
-func TestUseTestTreeSetsTestMode(t *testing.T) {
-	if !cgroups.TestMode {
-		t.Fatal("cgroups.TestMode is false after cgroupfs.UseTestTree()")
-	}
 }
 
 func TestDetect(t *testing.T) {
@@ -113,7 +98,8 @@ func TestDetect(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Detect(%q, %q): %v", root, tc.want, err)
 			}
-			if want := (cgroupfs.FS{Root: root, Version: tc.wantVersion}); *got != want {
+			// Temporary roots (and missing ones) are not cgroup filesystems.
+			if want := (cgroupfs.FS{Root: root, Version: tc.wantVersion, PlainFiles: true}); *got != want {
 				t.Fatalf("Detect(%q, %q) = %+v; want %+v", root, tc.want, *got, want)
 			}
 		})
@@ -189,7 +175,7 @@ func TestMemoryDir(t *testing.T) {
 	}{
 		{name: "v1 container", fs: cgroupfs.FS{Root: "/sys/fs/cgroup", Version: 1}, rel: "/kubepods/burstable/pod1/c1", want: "/sys/fs/cgroup/memory/kubepods/burstable/pod1/c1"},
 		{name: "v1 root", fs: cgroupfs.FS{Root: "/sys/fs/cgroup", Version: 1}, rel: "/", want: "/sys/fs/cgroup/memory"},
-		{name: "v1 custom root trailing slash", fs: cgroupfs.FS{Root: "/tmp/cg/", Version: 1}, rel: "/kubepods", want: "/tmp/cg/memory/kubepods"},
+		{name: "v1 custom root trailing slash", fs: cgroupfs.FS{Root: "/tmp/cg/", Version: 1, PlainFiles: true}, rel: "/kubepods", want: "/tmp/cg/memory/kubepods"},
 		{name: "v2 container", fs: cgroupfs.FS{Root: "/sys/fs/cgroup", Version: 2}, rel: "/kubepods.slice/kubepods-pod1.slice/crio-abc.scope", want: "/sys/fs/cgroup/kubepods.slice/kubepods-pod1.slice/crio-abc.scope"},
 		{name: "v2 root", fs: cgroupfs.FS{Root: "/sys/fs/cgroup", Version: 2}, rel: "/", want: "/sys/fs/cgroup"},
 	}
@@ -206,7 +192,7 @@ func TestMemoryDir(t *testing.T) {
 	rels := []string{"/kubepods/burstable/pod1/c1", "/", "", "/c1", "c1", "/c1/", "//c1", "/./c1", "/../c1", "/kubepods/../c1", "/a//b", "..", "/.."}
 	for _, root := range roots {
 		for _, rel := range rels {
-			f := cgroupfs.FS{Root: root, Version: 2}
+			f := cgroupfs.FS{Root: root, Version: 2, PlainFiles: true}
 			if got, want := f.MemoryDir(rel), filepath.Join(root, rel); got != want {
 				t.Errorf("FS{Root: %q}.MemoryDir(%q) = %q; want %q (filepath.Join)", root, rel, got, want)
 			}
@@ -238,7 +224,7 @@ func TestReadInt(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()
-			f := &cgroupfs.FS{Root: root, Version: 2}
+			f := &cgroupfs.FS{Root: root, Version: 2, PlainFiles: true}
 			dir := filepath.Join(root, "kubepods", "pod1")
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				t.Fatal(err)
@@ -280,7 +266,7 @@ func strPtr(s string) *string { return &s }
 func TestRead(t *testing.T) {
 	root := t.TempDir()
 	writeTree(t, root, map[string]string{"memory/kubepods/memory.stat": "  anon 4096\nfile 0\n\n"})
-	f := &cgroupfs.FS{Root: root, Version: 1}
+	f := &cgroupfs.FS{Root: root, Version: 1, PlainFiles: true}
 	got, err := f.Read("/kubepods", "memory.stat")
 	if err != nil {
 		t.Fatal(err)
@@ -313,7 +299,7 @@ func TestWrite(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()
-			f := &cgroupfs.FS{Root: root, Version: 2}
+			f := &cgroupfs.FS{Root: root, Version: 2, PlainFiles: true}
 			dir := f.MemoryDir(rel)
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				t.Fatal(err)
@@ -367,7 +353,7 @@ func TestWrite(t *testing.T) {
 func TestExists(t *testing.T) {
 	root := t.TempDir()
 	writeTree(t, root, map[string]string{"memory/pod1/memory.memsw.limit_in_bytes": "0\n"})
-	f := &cgroupfs.FS{Root: root, Version: 1}
+	f := &cgroupfs.FS{Root: root, Version: 1, PlainFiles: true}
 	tests := []struct {
 		name, rel, file string
 		want            bool
@@ -410,6 +396,53 @@ func TestIsGone(t *testing.T) {
 	}
 }
 
+// TestNotPlainRefusesOrdinaryFiles: an FS without PlainFiles reads and
+// writes only cgroup files; the same tree as PlainFiles is read and written.
+// No process-wide test mode exists that could let one FS loosen another.
+func TestNotPlainRefusesOrdinaryFiles(t *testing.T) {
+	root := t.TempDir()
+	rel := "/kubepods/pod1/c1"
+	strict := &cgroupfs.FS{Root: root, Version: 2}
+	plain := &cgroupfs.FS{Root: root, Version: 2, PlainFiles: true}
+	writeTree(t, strict.MemoryDir(rel), map[string]string{"memory.min": "0\n", "memory.current": "4096\n"})
+
+	if _, err := strict.Read(rel, "memory.min"); err == nil || !strings.Contains(err.Error(), "not a cgroup file") {
+		t.Errorf("strict Read of an ordinary file: err = %v; want \"not a cgroup file\"", err)
+	}
+	if _, err := strict.Write(rel, "memory.min", "4096"); err == nil {
+		t.Error("strict Write of an ordinary file: no error")
+	}
+	if _, err := strict.Usage(rel); err == nil {
+		t.Error("strict Usage of an ordinary file: no error")
+	}
+	if got := readFile(t, filepath.Join(strict.MemoryDir(rel), "memory.min")); got != "0\n" {
+		t.Errorf("memory.min = %q after a refused write; want it untouched", got)
+	}
+	if ok, err := plain.Write(rel, "memory.min", "4096"); err != nil || !ok {
+		t.Fatalf("plain Write = %v, %v; want true, nil", ok, err)
+	}
+	if got, err := plain.ReadInt(rel, "memory.min"); err != nil || got != 4096 {
+		t.Errorf("plain ReadInt = %d, %v; want 4096", got, err)
+	}
+	if got, err := plain.Usage(rel); err != nil || got != 4096 {
+		t.Errorf("plain Usage = %d, %v; want 4096", got, err)
+	}
+}
+
+func TestApplyV1RefusesUnknownFile(t *testing.T) {
+	root := t.TempDir()
+	f := &cgroupfs.FS{Root: root, Version: 1, PlainFiles: true}
+	rel := "/kubepods/pod1/c1"
+	writeTree(t, f.MemoryDir(rel), map[string]string{cgroupfs.V1Limit: "1\n"})
+	_, err := f.ApplyV1(rel, map[string]int64{cgroupfs.V1Limit: 4096})
+	if err == nil || !strings.Contains(err.Error(), `"memory.limit_in_bytes" is not a file it writes`) || !strings.Contains(err.Error(), "allowed: "+cgroupfs.V1SoftLimit) {
+		t.Fatalf("ApplyV1 of memory.limit_in_bytes: err = %v; want a refusal naming the allowed files", err)
+	}
+	if got := readFile(t, filepath.Join(f.MemoryDir(rel), cgroupfs.V1Limit)); got != "1\n" {
+		t.Errorf("%s = %q; want it untouched", cgroupfs.V1Limit, got)
+	}
+}
+
 func TestApplyV1(t *testing.T) {
 	const (
 		rel       = "/kubepods/burstable/pod1/c1"
@@ -419,33 +452,33 @@ func TestApplyV1(t *testing.T) {
 		name        string
 		memsw       bool // whether memory.memsw.limit_in_bytes exists
 		initial     map[string]string
-		values      policy.V1Values
+		values      map[string]int64
 		wantChanged []string
 		wantFiles   map[string]string // file -> exact content afterwards
 	}{
 		{
 			name:        "soft limit and swappiness",
-			values:      policy.V1Values{SoftLimit: ptr(64 << 20), Swappiness: ptr(10)},
+			values:      map[string]int64{cgroupfs.V1SoftLimit: 64 << 20, cgroupfs.V1Swappiness: 10},
 			wantChanged: []string{cgroupfs.V1SoftLimit, cgroupfs.V1Swappiness},
 			wantFiles:   map[string]string{cgroupfs.V1SoftLimit: "67108864", cgroupfs.V1Swappiness: "10"},
 		},
 		{
 			name:        "nil values leave files untouched",
 			memsw:       true,
-			values:      policy.V1Values{},
+			values:      map[string]int64{},
 			wantChanged: nil,
 			wantFiles:   map[string]string{cgroupfs.V1SoftLimit: unlimited, cgroupfs.V1Swappiness: "60\n", cgroupfs.V1MemSwLimit: unlimited},
 		},
 		{
 			name:        "only swappiness",
-			values:      policy.V1Values{Swappiness: ptr(0)},
+			values:      map[string]int64{cgroupfs.V1Swappiness: 0},
 			wantChanged: []string{cgroupfs.V1Swappiness},
 			wantFiles:   map[string]string{cgroupfs.V1SoftLimit: unlimited, cgroupfs.V1Swappiness: "0"},
 		},
 		{
 			name:        "memsw written when the file exists",
 			memsw:       true,
-			values:      policy.V1Values{SoftLimit: ptr(1 << 20), Swappiness: ptr(30), MemSwLimit: ptr(3 << 30)},
+			values:      map[string]int64{cgroupfs.V1SoftLimit: 1 << 20, cgroupfs.V1Swappiness: 30, cgroupfs.V1MemSwLimit: 3 << 30},
 			wantChanged: []string{cgroupfs.V1SoftLimit, cgroupfs.V1Swappiness, cgroupfs.V1MemSwLimit},
 			wantFiles:   map[string]string{cgroupfs.V1SoftLimit: "1048576", cgroupfs.V1Swappiness: "30", cgroupfs.V1MemSwLimit: "3221225472"},
 		},
@@ -453,21 +486,21 @@ func TestApplyV1(t *testing.T) {
 			name:        "memsw limited to unlimited",
 			memsw:       true,
 			initial:     map[string]string{cgroupfs.V1MemSwLimit: "1073741824\n"},
-			values:      policy.V1Values{MemSwLimit: ptr(-1)},
+			values:      map[string]int64{cgroupfs.V1MemSwLimit: -1},
 			wantChanged: []string{cgroupfs.V1MemSwLimit},
 			wantFiles:   map[string]string{cgroupfs.V1MemSwLimit: "-1"},
 		},
 		{
 			name:        "memsw unlimited",
 			memsw:       true,
-			values:      policy.V1Values{MemSwLimit: ptr(-1)},
+			values:      map[string]int64{cgroupfs.V1MemSwLimit: -1},
 			wantChanged: nil, // the kernel shows -1 as the largest page-aligned value: already unlimited
 			wantFiles:   map[string]string{cgroupfs.V1SoftLimit: unlimited, cgroupfs.V1Swappiness: "60\n", cgroupfs.V1MemSwLimit: unlimited},
 		},
 		{
 			name:        "memsw skipped without swap accounting",
 			memsw:       false,
-			values:      policy.V1Values{SoftLimit: ptr(4096), MemSwLimit: ptr(3 << 30)},
+			values:      map[string]int64{cgroupfs.V1SoftLimit: 4096, cgroupfs.V1MemSwLimit: 3 << 30},
 			wantChanged: []string{cgroupfs.V1SoftLimit},
 			wantFiles:   map[string]string{cgroupfs.V1SoftLimit: "4096", cgroupfs.V1Swappiness: "60\n"},
 		},
@@ -475,7 +508,7 @@ func TestApplyV1(t *testing.T) {
 			name:        "values already present",
 			memsw:       true,
 			initial:     map[string]string{cgroupfs.V1SoftLimit: "67108864\n", cgroupfs.V1Swappiness: "10\n", cgroupfs.V1MemSwLimit: "1073741824\n"},
-			values:      policy.V1Values{SoftLimit: ptr(64 << 20), Swappiness: ptr(10), MemSwLimit: ptr(1 << 30)},
+			values:      map[string]int64{cgroupfs.V1SoftLimit: 64 << 20, cgroupfs.V1Swappiness: 10, cgroupfs.V1MemSwLimit: 1 << 30},
 			wantChanged: nil,
 			wantFiles:   map[string]string{cgroupfs.V1SoftLimit: "67108864\n", cgroupfs.V1Swappiness: "10\n", cgroupfs.V1MemSwLimit: "1073741824\n"},
 		},
@@ -483,7 +516,7 @@ func TestApplyV1(t *testing.T) {
 			name:        "one of three changed",
 			memsw:       true,
 			initial:     map[string]string{cgroupfs.V1SoftLimit: "67108864\n", cgroupfs.V1Swappiness: "10\n", cgroupfs.V1MemSwLimit: "1073741824\n"},
-			values:      policy.V1Values{SoftLimit: ptr(64 << 20), Swappiness: ptr(20), MemSwLimit: ptr(1 << 30)},
+			values:      map[string]int64{cgroupfs.V1SoftLimit: 64 << 20, cgroupfs.V1Swappiness: 20, cgroupfs.V1MemSwLimit: 1 << 30},
 			wantChanged: []string{cgroupfs.V1Swappiness},
 			wantFiles:   map[string]string{cgroupfs.V1SoftLimit: "67108864\n", cgroupfs.V1Swappiness: "20", cgroupfs.V1MemSwLimit: "1073741824\n"},
 		},
@@ -491,7 +524,7 @@ func TestApplyV1(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			root := t.TempDir()
-			f := &cgroupfs.FS{Root: root, Version: 1}
+			f := &cgroupfs.FS{Root: root, Version: 1, PlainFiles: true}
 			dir := f.MemoryDir(rel)
 			files := map[string]string{
 				cgroupfs.V1SoftLimit:  unlimited,
@@ -533,8 +566,8 @@ func TestApplyV1Errors(t *testing.T) {
 	t.Run("v2 mount", func(t *testing.T) {
 		root := t.TempDir()
 		writeTree(t, root, map[string]string{"kubepods/pod1/c1/memory.min": "0\n"})
-		f := &cgroupfs.FS{Root: root, Version: 2}
-		changed, err := f.ApplyV1(rel, policy.V1Values{SoftLimit: ptr(1)})
+		f := &cgroupfs.FS{Root: root, Version: 2, PlainFiles: true}
+		changed, err := f.ApplyV1(rel, map[string]int64{cgroupfs.V1SoftLimit: 1})
 		if err == nil {
 			t.Fatal("ApplyV1 on v2 returned no error")
 		}
@@ -550,11 +583,11 @@ func TestApplyV1Errors(t *testing.T) {
 	})
 	t.Run("vanished cgroup", func(t *testing.T) {
 		root := t.TempDir()
-		f := &cgroupfs.FS{Root: root, Version: 1}
+		f := &cgroupfs.FS{Root: root, Version: 1, PlainFiles: true}
 		if err := os.MkdirAll(f.MemoryDir("/kubepods/pod1"), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		changed, err := f.ApplyV1(rel, policy.V1Values{SoftLimit: ptr(1 << 20), Swappiness: ptr(10), MemSwLimit: ptr(1 << 30)})
+		changed, err := f.ApplyV1(rel, map[string]int64{cgroupfs.V1SoftLimit: 1 << 20, cgroupfs.V1Swappiness: 10, cgroupfs.V1MemSwLimit: 1 << 30})
 		if err == nil {
 			t.Fatal("ApplyV1 on a vanished cgroup returned no error")
 		}
@@ -600,17 +633,16 @@ func newRealV1Cgroup(t *testing.T) (*cgroupfs.FS, string) {
 	return f, rel
 }
 
-// TestRealCgroupV1 writes a real kernel cgroup while the library's TestMode
-// (set by UseTestTree in TestMain) is on: TestMode must not break writes into
-// a real cgroupfs.
+// TestRealCgroupV1 writes a real kernel cgroup the way production does:
+// through the cgroups library's checked opens (PlainFiles off).
 func TestRealCgroupV1(t *testing.T) {
 	f, rel := newRealV1Cgroup(t)
 	dir := f.MemoryDir(rel)
-	if !cgroups.TestMode {
-		t.Fatal("TestMode is off; this test is meant to run with it on")
+	if f.PlainFiles {
+		t.Fatal("a real cgroup must not be written as plain files")
 	}
 
-	changed, err := f.ApplyV1(rel, policy.V1Values{SoftLimit: ptr(64 << 20), Swappiness: ptr(10)})
+	changed, err := f.ApplyV1(rel, map[string]int64{cgroupfs.V1SoftLimit: 64 << 20, cgroupfs.V1Swappiness: 10})
 	if err != nil {
 		t.Fatalf("ApplyV1 on a real cgroup: %v", err)
 	}
@@ -629,7 +661,7 @@ func TestRealCgroupV1(t *testing.T) {
 	}
 
 	// The same values again: nothing to write.
-	changed, err = f.ApplyV1(rel, policy.V1Values{SoftLimit: ptr(64 << 20), Swappiness: ptr(10)})
+	changed, err = f.ApplyV1(rel, map[string]int64{cgroupfs.V1SoftLimit: 64 << 20, cgroupfs.V1Swappiness: 10})
 	if err != nil {
 		t.Fatalf("second ApplyV1: %v", err)
 	}
@@ -642,7 +674,7 @@ func TestRealCgroupV1(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, cgroupfs.V1Limit), []byte("134217728"), 0); err != nil {
 			t.Fatalf("setting the limit: %v", err)
 		}
-		changed, err = f.ApplyV1(rel, policy.V1Values{Swappiness: ptr(10), MemSwLimit: ptr(256 << 20)})
+		changed, err = f.ApplyV1(rel, map[string]int64{cgroupfs.V1Swappiness: 10, cgroupfs.V1MemSwLimit: 256 << 20})
 		if err != nil {
 			t.Fatalf("ApplyV1 with memsw: %v", err)
 		}
@@ -654,7 +686,7 @@ func TestRealCgroupV1(t *testing.T) {
 		}
 		// A memsw below the limit is refused by the kernel: the error is
 		// reported and is not "gone".
-		_, err = f.ApplyV1(rel, policy.V1Values{MemSwLimit: ptr(64 << 20)})
+		_, err = f.ApplyV1(rel, map[string]int64{cgroupfs.V1MemSwLimit: 64 << 20})
 		if err == nil {
 			t.Errorf("ApplyV1 with memsw below the limit: no error")
 		} else if cgroupfs.IsGone(err) {
@@ -677,7 +709,7 @@ func TestRealCgroupV1Vanished(t *testing.T) {
 	if err := unix.Rmdir(f.MemoryDir(rel)); err != nil {
 		t.Fatal(err)
 	}
-	changed, err := f.ApplyV1(rel, policy.V1Values{SoftLimit: ptr(64 << 20), Swappiness: ptr(10)})
+	changed, err := f.ApplyV1(rel, map[string]int64{cgroupfs.V1SoftLimit: 64 << 20, cgroupfs.V1Swappiness: 10})
 	if err == nil {
 		t.Fatal("ApplyV1 on a removed cgroup: no error")
 	}
@@ -695,7 +727,7 @@ func TestRealCgroupV1Vanished(t *testing.T) {
 func TestRealCgroupV1Rounding(t *testing.T) {
 	f, rel := newRealV1Cgroup(t)
 	dir := f.MemoryDir(rel)
-	v := policy.V1Values{SoftLimit: ptr(100_000_000)} // 100M, not page aligned
+	v := map[string]int64{cgroupfs.V1SoftLimit: 100_000_000} // 100M, not page aligned
 	if _, err := f.ApplyV1(rel, v); err != nil {
 		t.Fatal(err)
 	}

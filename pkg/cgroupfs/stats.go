@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/containerd/cgroups/v3/cgroup2"
-	"github.com/opencontainers/cgroups"
 	"github.com/opencontainers/cgroups/fscommon"
 )
 
@@ -29,24 +28,12 @@ type Events struct {
 // ("max" is the largest value, negative values read as 0) but without its
 // per-read buffer and string: it runs for every container on every tick.
 func (f *FS) Usage(rel string) (int64, error) {
-	file := "memory.current"
+	file := FileCurrent
 	if f.Version == 1 {
-		file = "memory.usage_in_bytes"
+		file = V1Usage
 	}
 	dir := f.MemoryDir(rel)
-	var v uint64
-	err := readSmall(dir, file, func(b []byte) error {
-		s := string(bytes.TrimSpace(b)) // a few bytes: no allocation
-		if s == "max" {
-			v = math.MaxUint64
-			return nil
-		}
-		var err error
-		if v, err = fscommon.ParseUint(s, 10, 64); err != nil {
-			return &fscommon.ParseError{Path: dir, File: file, Err: err}
-		}
-		return nil
-	})
+	v, err := f.readUint(dir, file)
 	if err != nil {
 		return 0, fmt.Errorf("failed to read %s: %w", filepath.Join(dir, file), err)
 	}
@@ -67,23 +54,23 @@ func (f *FS) ReadEvents(rel string) (Events, error) {
 	if f.Version == 1 {
 		var e Events
 		var err error
-		if e.OOMKill, err = fscommon.GetValueByKey(dir, "memory.oom_control", "oom_kill"); err != nil {
-			return Events{}, fmt.Errorf("failed to read %s: %w", filepath.Join(dir, "memory.oom_control"), err)
+		if e.OOMKill, err = f.valueByKey(dir, V1OOMControl, "oom_kill"); err != nil {
+			return Events{}, fmt.Errorf("failed to read %s: %w", filepath.Join(dir, V1OOMControl), err)
 		}
-		if e.Max, err = fscommon.GetCgroupParamUint(dir, "memory.failcnt"); err != nil {
-			return Events{}, fmt.Errorf("failed to read %s: %w", filepath.Join(dir, "memory.failcnt"), err)
+		if e.Max, err = f.readUint(dir, V1FailCnt); err != nil {
+			return Events{}, fmt.Errorf("failed to read %s: %w", filepath.Join(dir, V1FailCnt), err)
 		}
 		return e, nil
 	}
 	var e Events
-	err := readSmall(dir, "memory.events", func(b []byte) error {
+	err := f.readSmall(dir, FileEvents, func(b []byte) error {
 		for line := range strings.SplitSeq(string(b), "\n") {
 			if line == "" {
 				continue
 			}
 			key, v, err := fscommon.ParseKeyValue(line)
 			if err != nil {
-				return &fscommon.ParseError{Path: dir, File: "memory.events", Err: err}
+				return &fscommon.ParseError{Path: dir, File: FileEvents, Err: err}
 			}
 			switch key {
 			case "oom_kill":
@@ -99,9 +86,52 @@ func (f *FS) ReadEvents(rel string) (Events, error) {
 		return nil
 	})
 	if err != nil {
-		return Events{}, fmt.Errorf("failed to read %s: %w", filepath.Join(dir, "memory.events"), err)
+		return Events{}, fmt.Errorf("failed to read %s: %w", filepath.Join(dir, FileEvents), err)
 	}
 	return e, nil
+}
+
+// valueByKey reads the value of key from a flat keyed file ("key value"
+// lines), as fscommon.GetValueByKey does; a missing key reads as 0.
+func (f *FS) valueByKey(dir, file, key string) (uint64, error) {
+	var v uint64
+	err := f.readSmall(dir, file, func(b []byte) error {
+		for line := range strings.SplitSeq(string(b), "\n") {
+			k, val, ok := strings.Cut(line, " ")
+			if !ok || k != key {
+				continue
+			}
+			n, err := fscommon.ParseUint(strings.TrimSpace(val), 10, 64)
+			if err != nil {
+				return &fscommon.ParseError{Path: dir, File: file, Err: err}
+			}
+			v = n
+			return nil
+		}
+		return nil
+	})
+	return v, err
+}
+
+// readUint reads a file holding one unsigned integer ("max" is the largest
+// value, negative values read as 0), as fscommon.GetCgroupParamUint does,
+// without a buffer or string per read.
+func (f *FS) readUint(dir, file string) (uint64, error) {
+	var v uint64
+	err := f.readSmall(dir, file, func(b []byte) error {
+		s := string(bytes.TrimSpace(b)) // a few bytes: no allocation
+		if s == "max" {
+			v = math.MaxUint64
+			return nil
+		}
+		n, err := fscommon.ParseUint(s, 10, 64)
+		if err != nil {
+			return &fscommon.ParseError{Path: dir, File: file, Err: err}
+		}
+		v = n
+		return nil
+	})
+	return v, err
 }
 
 // MemoryStats is what the reconciler reads from memory.stat and
@@ -121,8 +151,8 @@ func (f *FS) ReadMemoryStats(rel string) (*MemoryStats, error) {
 		return nil, errors.New("memory statistics are read on cgroup v2 only")
 	}
 	dir := f.MemoryDir(rel)
-	if _, err := os.Stat(filepath.Join(dir, "memory.stat")); err != nil {
-		return nil, fmt.Errorf("failed to read %s: %w", filepath.Join(dir, "memory.stat"), err)
+	if _, err := os.Stat(filepath.Join(dir, FileStat)); err != nil {
+		return nil, fmt.Errorf("failed to read %s: %w", filepath.Join(dir, FileStat), err)
 	}
 	m, err := f.v2(rel)
 	if err != nil {
@@ -161,7 +191,7 @@ func (f *FS) Reclaim(rel string, bytes int64) error {
 		return errors.New("memory.reclaim exists on cgroup v2 only")
 	}
 	dir := f.MemoryDir(rel)
-	if err := cgroups.WriteFile(dir, "memory.reclaim", strconv.FormatInt(bytes, 10)); err != nil {
+	if err := f.writeFile(dir, FileReclaim, strconv.FormatInt(bytes, 10)); err != nil {
 		return fmt.Errorf("failed to reclaim %d bytes from %s: %w", bytes, dir, err)
 	}
 	return nil

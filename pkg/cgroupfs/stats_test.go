@@ -16,7 +16,7 @@ const rel = "/kubepods/burstable/pod1/c1"
 // directory of a test tree of the given version.
 func statsFS(t *testing.T, version int, files map[string]*string) *cgroupfs.FS {
 	t.Helper()
-	f := &cgroupfs.FS{Root: t.TempDir(), Version: version}
+	f := &cgroupfs.FS{Root: t.TempDir(), Version: version, PlainFiles: true}
 	dir := f.MemoryDir(rel)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -97,7 +97,7 @@ func TestUsage(t *testing.T) {
 		})
 	}
 	t.Run("cgroup gone", func(t *testing.T) {
-		f := &cgroupfs.FS{Root: t.TempDir(), Version: 2}
+		f := &cgroupfs.FS{Root: t.TempDir(), Version: 2, PlainFiles: true}
 		_, err := f.Usage(rel)
 		checkErr(t, err, []string{"memory.current"}, true)
 	})
@@ -149,7 +149,7 @@ func TestReadEvents(t *testing.T) {
 		})
 	}
 	t.Run("cgroup gone", func(t *testing.T) {
-		f := &cgroupfs.FS{Root: t.TempDir(), Version: 2}
+		f := &cgroupfs.FS{Root: t.TempDir(), Version: 2, PlainFiles: true}
 		_, err := f.ReadEvents(rel)
 		checkErr(t, err, []string{"memory.events"}, true)
 	})
@@ -158,7 +158,7 @@ func TestReadEvents(t *testing.T) {
 // TestReadsConcurrently reads files of different sizes from many goroutines:
 // the pooled read buffers must never mix contents.
 func TestReadsConcurrently(t *testing.T) {
-	f := &cgroupfs.FS{Root: t.TempDir(), Version: 2}
+	f := &cgroupfs.FS{Root: t.TempDir(), Version: 2, PlainFiles: true}
 	const n = 8
 	for i := range n {
 		dir := f.MemoryDir(fmt.Sprintf("/c%d", i))

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"nri-memqos/pkg/cgroupfs"
 	"nri-memqos/pkg/policy"
 )
 
@@ -25,10 +26,10 @@ func WriteJSON(w io.Writer, r *Report) error {
 }
 
 // v2Order is the order the unified files are shown in.
-var v2Order = []string{policy.FileMin, policy.FileLow, policy.FileHigh, policy.FileSwapMax, policy.FileOOMGroup}
+var v2Order = []string{cgroupfs.FileMin, cgroupfs.FileLow, cgroupfs.FileHigh, cgroupfs.FileSwapMax, cgroupfs.FileOOMGroup}
 
 // byteFiles hold byte counts (shown with a binary unit too).
-var byteFiles = map[string]bool{policy.FileMin: true, policy.FileLow: true, policy.FileHigh: true, policy.FileSwapMax: true}
+var byteFiles = map[string]bool{cgroupfs.FileMin: true, cgroupfs.FileLow: true, cgroupfs.FileHigh: true, cgroupfs.FileSwapMax: true}
 
 // WriteText writes the report as one aligned table per container.
 func WriteText(w io.Writer, r *Report) error {

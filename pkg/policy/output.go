@@ -3,15 +3,8 @@ package policy
 import (
 	"math"
 	"strconv"
-)
 
-// Unified cgroup v2 file names the plugin owns.
-const (
-	FileMin      = "memory.min"
-	FileLow      = "memory.low"
-	FileHigh     = "memory.high"
-	FileSwapMax  = "memory.swap.max"
-	FileOOMGroup = "memory.oom.group"
+	"nri-memqos/pkg/cgroupfs"
 )
 
 // UnifiedV2 returns the keys to merge into the container's unified map on
@@ -21,24 +14,24 @@ const (
 func (d *Decision) UnifiedV2() map[string]string {
 	u := map[string]string{}
 	if d.Min != nil {
-		u[FileMin] = strconv.FormatInt(*d.Min, 10)
+		u[cgroupfs.FileMin] = strconv.FormatInt(*d.Min, 10)
 	}
 	if d.Low != nil {
-		u[FileLow] = strconv.FormatInt(*d.Low, 10)
+		u[cgroupfs.FileLow] = strconv.FormatInt(*d.Low, 10)
 	}
 	if d.High != nil {
-		u[FileHigh] = strconv.FormatInt(*d.High, 10)
+		u[cgroupfs.FileHigh] = strconv.FormatInt(*d.High, 10)
 	}
 	switch {
 	case d.Swap != nil && d.Swap.Max:
-		u[FileSwapMax] = "max"
+		u[cgroupfs.FileSwapMax] = "max"
 	case d.Swap != nil:
-		u[FileSwapMax] = strconv.FormatInt(d.Swap.Bytes, 10)
+		u[cgroupfs.FileSwapMax] = strconv.FormatInt(d.Swap.Bytes, 10)
 	case d.Swappiness != nil && *d.Swappiness == 0:
-		u[FileSwapMax] = "0"
+		u[cgroupfs.FileSwapMax] = "0"
 	}
 	if d.OOMGroup {
-		u[FileOOMGroup] = "1"
+		u[cgroupfs.FileOOMGroup] = "1"
 	}
 	return u
 }
@@ -60,6 +53,20 @@ type V1Values struct {
 	// Only when the container has a limit; written only where the kernel
 	// accounts swap.
 	MemSwLimit *int64
+}
+
+// Files returns the values by cgroup v1 file name, as cgroupfs.ApplyV1
+// takes them; nil values are absent.
+func (v V1Values) Files() map[string]int64 {
+	m := make(map[string]int64, 3)
+	for file, val := range map[string]*int64{
+		cgroupfs.V1SoftLimit: v.SoftLimit, cgroupfs.V1Swappiness: v.Swappiness, cgroupfs.V1MemSwLimit: v.MemSwLimit,
+	} {
+		if val != nil {
+			m[file] = *val
+		}
+	}
+	return m
 }
 
 // V1 returns the values for cgroup v1. memory.high, memory.oom.group and

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"nri-memqos/pkg/cgroupfs"
 	"nri-memqos/pkg/config"
 )
 
@@ -102,11 +103,11 @@ func ResolveRequest(p Pod, c Container, qos QOSClass, n Node) (int64, RequestSou
 
 // kubeletRequest reads the request kubelet expresses in the unified map.
 func kubeletRequest(c Container, qos QOSClass) (int64, RequestSource, bool) {
-	if b, ok := unifiedBytes(c.Unified, "memory.min"); ok && b > 0 {
+	if b, ok := unifiedBytes(c.Unified, cgroupfs.FileMin); ok && b > 0 {
 		return b, RequestFromUnifiedMin, true
 	}
 	if qos == QOSBurstable {
-		if b, ok := unifiedBytes(c.Unified, "memory.low"); ok && b > 0 {
+		if b, ok := unifiedBytes(c.Unified, cgroupfs.FileLow); ok && b > 0 {
 			return b, RequestFromUnifiedLow, true
 		}
 	}

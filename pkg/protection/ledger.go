@@ -1,7 +1,3 @@
-// Package protection keeps what the plugin promised to each container
-// (memory.min and memory.low) and propagates the sums to every ancestor
-// cgroup on cgroup v2, because the kernel grants a child no more protection
-// than each of its ancestors grants (effective protection).
 package protection
 
 import (
@@ -177,7 +173,7 @@ func (l *Ledger) Apply(fs Files, paths []string, mode Mode) ([]Change, error) {
 		for _, f := range []struct {
 			file string
 			want int64
-		}{{"memory.min", min}, {"memory.low", low}} {
+		}{{cgroupfs.FileMin, min}, {cgroupfs.FileLow, low}} {
 			cur, err := fs.ReadInt(p, f.file)
 			if err != nil {
 				if cgroupfs.IsGone(err) {

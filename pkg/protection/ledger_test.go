@@ -19,11 +19,6 @@ import (
 	"nri-memqos/pkg/state"
 )
 
-func TestMain(m *testing.M) {
-	cgroupfs.UseTestTree()
-	os.Exit(m.Run())
-}
-
 const (
 	fMin = "memory.min"
 	fLow = "memory.low"
@@ -775,7 +770,7 @@ func v2Tree(t *testing.T, dirs ...string) (*cgroupfs.FS, string) {
 			}
 		}
 	}
-	return &cgroupfs.FS{Root: root, Version: 2}, root
+	return &cgroupfs.FS{Root: root, Version: 2, PlainFiles: true}, root
 }
 
 func checkFile(t *testing.T, root, rel, file, want string) {

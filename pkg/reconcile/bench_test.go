@@ -87,7 +87,7 @@ func newBenchTree(b *testing.B, root string, n int) *benchTree {
 		{config.ClassBestEffort, beRequest, beLimit},
 		{config.ClassLatencySensitive, lsRequest, lsLimit},
 	}
-	tr := &benchTree{n: n, fs: &cgroupfs.FS{Root: root, Version: 2}, targets: make([]Target, 0, n)}
+	tr := &benchTree{n: n, fs: &cgroupfs.FS{Root: root, Version: 2, PlainFiles: true}, targets: make([]Target, 0, n)}
 	for i := range n {
 		c := classes[i%len(classes)]
 		d := decide(b, cfg, c.class, c.request, c.limits)

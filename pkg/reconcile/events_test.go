@@ -2,6 +2,7 @@ package reconcile
 
 import (
 	"fmt"
+	"strconv"
 	"testing"
 	"time"
 
@@ -41,7 +42,7 @@ func (c *eventsCounter) ReadEvents(rel string) (cgroupfs.Events, error) {
 // first tick.
 func TestTickEventsSpread(t *testing.T) {
 	cfg := config.Default()
-	fs := &cgroupfs.FS{Root: t.TempDir(), Version: 2}
+	fs := &cgroupfs.FS{Root: t.TempDir(), Version: 2, PlainFiles: true}
 	c := &eventsCounter{FS: fs, reads: map[string]int{}}
 	d := decide(t, cfg, config.ClassBurstable, buRequest, buLimit)
 	const n = 2*eventsPerTick + 50 // period 3
@@ -134,5 +135,50 @@ func TestTickEventsSpread(t *testing.T) {
 	}
 	if s := severe(entries(t, buf)); len(s) != 1 {
 		t.Fatalf("warning-level log entries: %v; want only the OOM kill", s)
+	}
+}
+
+func TestTickEvents(t *testing.T) {
+	events := func(high, max, oom, kill uint64) string {
+		return fmt.Sprintf("low 0\nhigh %d\nmax %d\noom %d\noom_kill %d\noom_group_kill 0\n", high, max, oom, kill)
+	}
+	cfg := config.Default()
+	h := newHarness(t, 2, cfg)
+	d := decide(t, cfg, config.ClassBurstable, buRequest, buLimit)
+	dir := h.add("c1", config.ClassBurstable, d, v2Files{current: 300 * mi})
+	steps := []struct {
+		name     string
+		file     string
+		want     cgroupfs.Events
+		wantKill []string // oomKills of the "container OOM-killed" logs this tick
+	}{
+		{name: "first reading is a baseline", file: events(40, 9, 3, 3), want: cgroupfs.Events{}},
+		{name: "unchanged", file: events(40, 9, 3, 3), want: cgroupfs.Events{}},
+		{name: "two OOM kills", file: events(50, 11, 5, 5), want: cgroupfs.Events{OOMKill: 2, OOM: 2, High: 10, Max: 2}, wantKill: []string{"2"}},
+		{name: "no new kill: no log", file: events(51, 11, 5, 5), want: cgroupfs.Events{OOMKill: 2, OOM: 2, High: 11, Max: 2}},
+		{name: "one more kill", file: events(51, 12, 6, 6), want: cgroupfs.Events{OOMKill: 3, OOM: 3, High: 11, Max: 3}, wantKill: []string{"1"}},
+		{name: "counters restart (new cgroup at the same path)", file: events(1, 0, 1, 1), want: cgroupfs.Events{OOMKill: 4, OOM: 4, High: 12, Max: 3}, wantKill: []string{"1"}},
+	}
+	for i, s := range steps {
+		writeFile(t, dir, "memory.events", s.file)
+		h.log.Reset()
+		h.r.Tick(at(time.Duration(i) * time.Second))
+		if got := h.stats("c1").Events; got != s.want {
+			t.Fatalf("step %d %q: Events = %+v; want %+v", i, s.name, got, s.want)
+		}
+		var kills []string
+		for _, e := range withMsg(entries(t, h.log), "container OOM-killed") {
+			kills = append(kills, e.str("oomKills"))
+			want := map[string]string{"namespace": "ns", "pod": "pod-c1", "container": "app", "class": config.ClassBurstable,
+				"limit": strconv.FormatInt(buLimit, 10), "usage": strconv.FormatInt(300*mi, 10), "level": "warning"}
+			for k, v := range want {
+				if e.str(k) != v {
+					t.Errorf("step %d: OOM log %s = %q; want %q (%v)", i, k, e.str(k), v, e)
+				}
+			}
+		}
+		if fmt.Sprint(kills) != fmt.Sprint(s.wantKill) {
+			t.Fatalf("step %d %q: OOM logs with oomKills %v; want %v", i, s.name, kills, s.wantKill)
+		}
 	}
 }

@@ -1,7 +1,3 @@
-// Package state keeps what the plugin must remember across its own restarts
-// in one JSON file, written atomically: the ancestor cgroup values it wrote
-// and the memory request it resolved per container. Keep the file on a tmpfs
-// such as /run: cgroups and containers do not survive a reboot either.
 package state
 
 import (

@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"context"
@@ -8,18 +8,16 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 	"github.com/sirupsen/logrus"
-
-	"nri-memqos/pkg/config"
 )
 
-// watchConfig reloads the configuration file when it changes and on SIGHUP.
+// Watch reloads the configuration file when it changes and on SIGHUP.
 // It watches the file's directory, not the file: editors and Kubernetes
 // ConfigMap updates replace the file (or the ..data symlink) instead of
 // writing it in place. An invalid file is rejected with its reason and the
 // configuration in force stays.
 // hup must already be registered for SIGHUP (before the plugin starts, so
 // that an early SIGHUP does not end the process).
-func watchConfig(ctx context.Context, log *logrus.Logger, path string, hup <-chan os.Signal, apply func(*config.Config)) {
+func Watch(ctx context.Context, log *logrus.Logger, path string, hup <-chan os.Signal, apply func(*Config)) {
 
 	var events <-chan fsnotify.Event
 	var errs <-chan error
@@ -36,7 +34,7 @@ func watchConfig(ctx context.Context, log *logrus.Logger, path string, hup <-cha
 	}
 
 	load := func(why string) {
-		cfg, err := config.Load(path)
+		cfg, err := Load(path)
 		if err != nil {
 			log.Errorf("configuration rejected (%s), keeping the previous one: %v", why, err)
 			return

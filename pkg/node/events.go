@@ -1,0 +1,291 @@
+package node
+
+import (
+	"cmp"
+	"slices"
+
+	"github.com/sirupsen/logrus"
+
+	"nri-memqos/pkg/cgroupfs"
+	"nri-memqos/pkg/policy"
+	"nri-memqos/pkg/protection"
+)
+
+// Update is the decision to send to one running container (Resync).
+type Update struct {
+	ID       string
+	Decision *policy.Decision
+}
+
+// Create decides a new container's memory QoS, records its protection and
+// raises its ancestors (cgroup v2) before it starts. It returns nil, nil for
+// a container that is not opted in, and an error (logged, one line) for a
+// bad label or annotation: that container fails, nothing else changes.
+func (n *Node) Create(c Container) (*policy.Decision, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	defer n.saveState()
+	if n.cfg == nil {
+		return nil, errNotConfigured
+	}
+	l := ctrLog(n.log, c)
+	c.Ctr.UnifiedFromKubelet = true
+	t, err := n.decide(c)
+	if err != nil {
+		l.Error(err)
+		return nil, err
+	}
+	if t == nil {
+		return nil, nil
+	}
+	logDecision(l, "create", t.decision)
+	n.track(c.ID, t)
+	n.promise(l, c.ID, t)
+	return t.decision, nil
+}
+
+// Start writes the cgroup v1 values directly: the container's cgroup exists
+// from here on (containerd creates the task in CRI StartContainer, CRI-O at
+// creation), and NRI's spec generator drops swappiness and reservation from
+// creation adjustments. Failures are logged, never fatal.
+func (n *Node) Start(c Container) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.fs == nil || n.fs.Version != 1 {
+		return
+	}
+	if t, ok := n.containers[c.ID]; ok {
+		n.writeV1(ctrLog(n.log, c), t)
+	}
+}
+
+// Update re-decides a container for an in-place resize; c.Ctr holds the
+// resources asked for. Ancestors are raised now, lowered in PostUpdate,
+// after the update landed.
+func (n *Node) Update(c Container) (*policy.Decision, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	defer n.saveState()
+	if n.cfg == nil {
+		return nil, errNotConfigured
+	}
+	l := ctrLog(n.log, c)
+	c.Ctr.UnifiedFromKubelet = true
+	t, err := n.decide(c)
+	if err != nil {
+		l.Error(err)
+		return nil, err
+	}
+	if t == nil {
+		return nil, nil
+	}
+	logDecision(l, "update", t.decision)
+	n.track(c.ID, t)
+	n.promise(l, c.ID, t)
+	return t.decision, nil
+}
+
+// PostUpdate lowers ancestors after a shrink (cgroup v2) and rewrites the
+// cgroup v1 values the runtime's update may have reset.
+func (n *Node) PostUpdate(c Container) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	defer n.saveState()
+	t, ok := n.containers[c.ID]
+	if !ok {
+		return
+	}
+	l := ctrLog(n.log, c)
+	switch n.fs.Version {
+	case 1:
+		n.writeV1(l, t)
+	case 2:
+		if t.rel != "" {
+			n.applyAncestors(l, cgroupfs.Ancestors(t.rel), protection.Full)
+		}
+	}
+}
+
+// Remove forgets a container (stopped or removed) and withdraws its
+// protection from its ancestors.
+func (n *Node) Remove(c Container) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	defer n.saveState()
+	delete(n.containers, c.ID)
+	if _, ok := n.requests[c.ID]; ok {
+		delete(n.requests, c.ID)
+		n.dirty = true
+	}
+	if paths := n.ledger.Remove(c.ID); len(paths) > 0 && n.fs != nil && n.fs.Version == 2 {
+		n.applyAncestors(ctrLog(n.log, c), paths, protection.Full)
+	}
+}
+
+// Resync rebuilds the core's view from what the runtime lists (after a
+// plugin restart, or a reconnection) and returns the values every managed
+// container should hold, so a restart or an upgrade applies without
+// restarting pods. On cgroup v1 it writes them itself. Containers are
+// re-decided oldest first, so the node protection cap keeps serving the
+// containers that had protection before.
+func (n *Node) Resync(ctrs []Container) ([]Update, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	defer n.saveState()
+	if n.cfg == nil {
+		return nil, errNotConfigured
+	}
+	known := make(map[string]bool, len(ctrs))
+	active := make([]Container, 0, len(ctrs))
+	for _, c := range ctrs {
+		known[c.ID] = true
+		if !c.Inactive {
+			c.Ctr.UnifiedFromKubelet = false
+			active = append(active, c)
+		}
+	}
+	for id := range n.requests {
+		if !known[id] {
+			delete(n.requests, id)
+			n.dirty = true
+		}
+	}
+	slices.SortStableFunc(active, func(a, b Container) int { return cmp.Compare(a.CreatedAt, b.CreatedAt) })
+	decided := n.redecide("synchronize", active)
+	updates := make([]Update, 0, len(decided))
+	for _, c := range decided {
+		t := n.containers[c.ID]
+		if n.fs.Version == 1 {
+			n.writeV1(ctrLog(n.log, c), t)
+		}
+		updates = append(updates, Update{ID: c.ID, Decision: t.decision})
+	}
+	n.log.WithFields(logrus.Fields{"containers": len(ctrs), "managed": len(n.containers)}).Info("synchronized")
+	return updates, nil
+}
+
+// redecide decides every container of list from scratch, in list order,
+// against a reset ledger: the node cap counts the new promises, not the
+// old ones. Containers that fail or are no longer opted in keep what they
+// have and stop being managed. It returns the containers now managed, in
+// order, and brings every ancestor that held protection to the new sums.
+// Callers hold n.mu.
+func (n *Node) redecide(event string, list []Container) []Container {
+	touched := n.ledger.Reset()
+	n.containers = make(map[string]*tracked, len(list))
+	decided := make([]Container, 0, len(list))
+	for _, c := range list {
+		l := ctrLog(n.log, c)
+		t, err := n.decide(c)
+		if err != nil {
+			l.Warnf("%s: %v", event, err)
+			continue
+		}
+		if t == nil {
+			if event == "reload" {
+				l.Info("reload: no longer opted in; values left as they are")
+			}
+			continue
+		}
+		logDecision(l, event, t.decision)
+		n.track(c.ID, t)
+		touched = append(touched, n.setPromise(c.ID, t)...)
+		decided = append(decided, c)
+	}
+	if n.fs.Version == 2 {
+		n.applyAncestors(n.log.WithField("event", event), touched, protection.Full)
+	}
+	return decided
+}
+
+// trackedInOrder lists the managed containers as facts, in the order the
+// plugin first decided for them. Callers hold n.mu.
+func (n *Node) trackedInOrder() []Container {
+	order := make([]*tracked, 0, len(n.containers))
+	ids := make(map[*tracked]string, len(n.containers))
+	for id, t := range n.containers {
+		order = append(order, t)
+		ids[t] = id
+	}
+	slices.SortFunc(order, func(a, b *tracked) int { return cmp.Compare(a.seq, b.seq) })
+	list := make([]Container, 0, len(order))
+	for _, t := range order {
+		list = append(list, Container{ID: ids[t], Pod: t.pod, Ctr: t.ctr, CgroupsPath: t.rel})
+	}
+	return list
+}
+
+// decide runs the policy for one container with the node facts in force.
+// c.Ctr.UnifiedFromKubelet tells whether its unified map is kubelet's
+// request as it stands. Callers hold n.mu.
+func (n *Node) decide(c Container) (*tracked, error) {
+	t := &tracked{pod: c.Pod, ctr: c.Ctr}
+	t.ctr.Recorded = nil
+	if r, ok := n.requests[c.ID]; ok {
+		t.ctr.Recorded = &r
+	}
+	d, err := policy.Decide(n.cfg, t.pod, t.ctr, n.facts(c.ID))
+	if err != nil || d == nil {
+		return nil, err
+	}
+	t.decision = d
+	n.record(c.ID, d.Request)
+	if rel, err := cgroupfs.RelPath(c.CgroupsPath); err == nil {
+		t.rel = rel
+	}
+	return t, nil
+}
+
+// facts are the node facts for deciding container id: the memory.min
+// promised to every other container counts towards the node cap.
+func (n *Node) facts(id string) policy.Node {
+	node := policy.Node{MemTotal: n.host.MemTotal, PageSize: n.host.PageSize, PromisedMin: n.ledger.TotalMin(id)}
+	if q := n.cfg.NodeAllocatable; q != nil {
+		node.Allocatable, _ = q.Bytes() // validated with the config
+	}
+	return node
+}
+
+// track stores a container's decision, keeping its place in the order.
+// Callers hold n.mu.
+func (n *Node) track(id string, t *tracked) {
+	if old, ok := n.containers[id]; ok {
+		t.seq = old.seq
+	} else {
+		n.nextSeq++
+		t.seq = n.nextSeq
+	}
+	n.containers[id] = t
+}
+
+func (n *Node) writeV1(l *logrus.Entry, t *tracked) {
+	if t.rel == "" {
+		l.Warn("no cgroups path: cgroup v1 values not written")
+		return
+	}
+	changed, err := n.fs.ApplyV1(t.rel, t.decision.V1().Files())
+	if err != nil {
+		l.Warnf("cgroup v1 values: %v", err)
+	}
+	if len(changed) > 0 {
+		l.WithField("files", changed).Info("cgroup v1 values written")
+	}
+}
+
+func ctrLog(log *logrus.Logger, c Container) *logrus.Entry {
+	return log.WithFields(logrus.Fields{"namespace": c.Pod.Namespace, "pod": c.Pod.Name, "container": c.Ctr.Name})
+}
+
+func logDecision(l *logrus.Entry, event string, d *policy.Decision) {
+	if !l.Logger.IsLevelEnabled(logrus.InfoLevel) {
+		for _, w := range d.Warnings {
+			l.Warn(w)
+		}
+		return
+	}
+	l = l.WithFields(logrus.Fields{"class": d.Class, "request": d.Request, "requestSource": string(d.RequestSource)})
+	for _, w := range d.Warnings {
+		l.Warn(w)
+	}
+	l.WithField("values", d.UnifiedV2()).Infof("%s: memory QoS decided", event)
+}

@@ -1,0 +1,50 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/prometheus/procfs"
+)
+
+// Host is what the node offers, read once at start.
+type Host struct {
+	// MemTotal is node memory in bytes (/proc/meminfo MemTotal).
+	MemTotal int64
+	// PageSize in bytes.
+	PageSize int64
+}
+
+// ReadHost reads node memory and page size.
+func ReadHost() (Host, error) {
+	_, total, err := readMeminfo(false)
+	if err != nil {
+		return Host{}, err
+	}
+	return Host{MemTotal: total, PageSize: int64(os.Getpagesize())}, nil
+}
+
+// ReadMeminfo reads MemAvailable and MemTotal, for the reconciler.
+func ReadMeminfo() (avail, total int64, err error) { return readMeminfo(true) }
+
+func readMeminfo(needAvail bool) (avail, total int64, err error) {
+	fs, err := procfs.NewDefaultFS()
+	if err != nil {
+		return 0, 0, fmt.Errorf("procfs: %w", err)
+	}
+	mi, err := fs.Meminfo()
+	if err != nil {
+		return 0, 0, fmt.Errorf("failed to read /proc/meminfo: %w", err)
+	}
+	if mi.MemTotalBytes == nil {
+		return 0, 0, errors.New("/proc/meminfo has no MemTotal")
+	}
+	if needAvail {
+		if mi.MemAvailableBytes == nil {
+			return 0, 0, errors.New("/proc/meminfo has no MemAvailable or MemTotal")
+		}
+		avail = int64(*mi.MemAvailableBytes)
+	}
+	return avail, int64(*mi.MemTotalBytes), nil
+}

@@ -1,0 +1,45 @@
+package node
+
+import (
+	"github.com/sirupsen/logrus"
+
+	"nri-memqos/pkg/cgroupfs"
+	"nri-memqos/pkg/protection"
+)
+
+// promise records a container's protection and raises its ancestors (v2).
+// Callers hold n.mu.
+func (n *Node) promise(l *logrus.Entry, id string, t *tracked) {
+	if paths := n.setPromise(id, t); len(paths) > 0 {
+		n.applyAncestors(l, paths, protection.RaiseOnly)
+	}
+}
+
+// setPromise records a container's protection in the ledger, which also
+// counts the node-wide memory.min cap on both cgroup versions, and returns
+// the ancestors to write (cgroup v2 only). Callers hold n.mu.
+func (n *Node) setPromise(id string, t *tracked) []string {
+	var ancestors []string
+	if n.fs.Version == 2 && t.rel != "" {
+		ancestors = cgroupfs.Ancestors(t.rel)
+	}
+	return n.ledger.Set(id, protection.Promise{
+		Ancestors: ancestors,
+		Min:       t.decision.ProtectedMin(),
+		Low:       t.decision.ProtectedLow(),
+	})
+}
+
+// applyAncestors brings ancestors to the ledger's sums. Callers hold n.mu.
+func (n *Node) applyAncestors(l *logrus.Entry, paths []string, mode protection.Mode) {
+	changes, err := n.ledger.Apply(n.fs, paths, mode)
+	for _, c := range changes {
+		l.WithFields(logrus.Fields{"cgroup": c.Path, "file": c.File, "from": c.From, "to": c.To}).Debug("ancestor protection")
+	}
+	if err != nil {
+		l.Warnf("%v", err)
+	}
+	if len(changes) > 0 {
+		n.dirty = true
+	}
+}

@@ -1,0 +1,48 @@
+package node
+
+import (
+	"fmt"
+	"maps"
+
+	"nri-memqos/pkg/state"
+)
+
+// loadState takes back what a previous process of the plugin saved for the
+// same cgroup mount. Callers hold n.mu.
+func (n *Node) loadState() {
+	if n.stateFile == "" {
+		return
+	}
+	st, err := state.Load(n.stateFile, n.stateScope())
+	if err != nil {
+		n.log.Warnf("starting without saved state: %v", err)
+	}
+	n.ledger.Restore(st.Ancestors)
+	maps.Copy(n.requests, st.Requests)
+}
+
+// saveState writes the state when it changed. Callers hold n.mu.
+func (n *Node) saveState() {
+	if n.stateFile == "" || !n.dirty || n.fs == nil {
+		return
+	}
+	st := &state.State{Scope: n.stateScope(), Ancestors: n.ledger.Snapshot(), Requests: n.requests}
+	if err := state.Save(n.stateFile, st); err != nil {
+		n.log.Warnf("%v", err)
+		return
+	}
+	n.dirty = false
+}
+
+// record remembers the request resolved for a container. Callers hold n.mu.
+func (n *Node) record(id string, request int64) {
+	if old, ok := n.requests[id]; !ok || old != request {
+		n.requests[id] = request
+		n.dirty = true
+	}
+}
+
+// stateScope names the cgroup mount the saved ancestor values belong to.
+func (n *Node) stateScope() string {
+	return fmt.Sprintf("%s v%d", n.fs.Root, n.fs.Version)
+}

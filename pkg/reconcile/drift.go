@@ -1,0 +1,56 @@
+package reconcile
+
+import (
+	"strconv"
+
+	"github.com/sirupsen/logrus"
+
+	"nri-memqos/pkg/cgroupfs"
+)
+
+// repairDrift writes back values the plugin set that someone else changed,
+// except a memory.high the guard holds up on purpose.
+func (r *Reconciler) repairDrift(smp sample) {
+	d := smp.t.Decision
+	// The logger is made only to log: most checks find nothing.
+	l := func() *logrus.Entry { return r.log.WithFields(targetFields(smp.t)) }
+	if r.version == 1 {
+		changed, err := r.cg.ApplyV1(smp.t.Rel, d.V1().Files())
+		if err != nil {
+			r.note(smp.t, "repair drift", err)
+		}
+		for _, f := range changed {
+			smp.s.stats.DriftRepairs++
+			if !smp.s.driftLogged[f] {
+				smp.s.driftLogged[f] = true
+				l().WithField("file", f).Warn("drift repaired: a value the plugin set was changed; further repairs of it are not logged")
+			}
+		}
+		return
+	}
+	want := d.UnifiedV2()
+	if smp.s.guard.Raised {
+		want[cgroupfs.FileHigh] = strconv.FormatInt(smp.s.guard.High, 10)
+	}
+	for file, v := range want {
+		cur, err := r.cg.Read(smp.t.Rel, file)
+		if err != nil {
+			// A file the kernel lacks (memory.swap.max without swap
+			// accounting) must not stop the others.
+			r.note(smp.t, "repair drift", err)
+			continue
+		}
+		if cur == v {
+			continue
+		}
+		if _, err := r.cg.Write(smp.t.Rel, file, v); err != nil {
+			r.note(smp.t, "repair drift", err)
+			continue
+		}
+		smp.s.stats.DriftRepairs++
+		if !smp.s.driftLogged[file] {
+			smp.s.driftLogged[file] = true
+			l().WithFields(logrus.Fields{"file": file, "found": cur, "restored": v}).Warn("drift repaired: a value the plugin set was changed; further repairs of it are not logged")
+		}
+	}
+}

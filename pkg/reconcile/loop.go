@@ -1,0 +1,271 @@
+package reconcile
+
+import (
+	"context"
+	"hash/maphash"
+	"sync"
+	"time"
+
+	"github.com/sirupsen/logrus"
+
+	"nri-memqos/pkg/cgroupfs"
+	"nri-memqos/pkg/config"
+	"nri-memqos/pkg/policy"
+)
+
+// Target is one container the reconciler looks after, as the plugin knows it.
+type Target struct {
+	ID                        string
+	Namespace, Pod, Container string
+	Rel                       string // cgroup path relative to the hierarchy root
+	Decision                  *policy.Decision
+}
+
+// Cgroups is the cgroup I/O the reconciler needs; *cgroupfs.FS implements it.
+type Cgroups interface {
+	Usage(rel string) (int64, error)
+	ReadEvents(rel string) (cgroupfs.Events, error)
+	ReadMemoryStats(rel string) (*cgroupfs.MemoryStats, error)
+	Reclaim(rel string, bytes int64) error
+	Read(rel, file string) (string, error)
+	Write(rel, file, value string) (bool, error)
+	ApplyV1(rel string, values map[string]int64) ([]string, error)
+}
+
+var _ Cgroups = (*cgroupfs.FS)(nil)
+
+// Meminfo returns node MemAvailable and MemTotal in bytes.
+type Meminfo func() (avail, total int64, err error)
+
+// Stats is what the reconciler did for one container, for metrics.
+type Stats struct {
+	Namespace, Pod, Container, Class string
+	// Usage is the last memory usage read.
+	Usage int64
+	// High is the memory.high in force (0: none), Raised when the guard holds it up.
+	High   int64
+	Raised bool
+	// Reclaimed bytes by reason (measured as the usage drop around each write).
+	Reclaimed     map[Reason]int64
+	GuardRaises   uint64
+	GuardRestores uint64
+	DriftRepairs  uint64
+	// Events are counted since the reconciler first saw the container. With
+	// more than eventsPerTick containers they are read every few ticks (see
+	// eventsPeriod), so they may lag by that much.
+	Events cgroupfs.Events
+}
+
+// state is the reconciler's memory of one container.
+type state struct {
+	guard         GuardState
+	events        cgroupfs.Events
+	eventsSeen    bool
+	lastProactive time.Time
+	driftLogged   map[string]bool
+	stats         Stats
+	// tick is the last tick whose targets held the container.
+	tick uint64
+	// phase places the container's memory.events reads among the ticks.
+	phase uint64
+}
+
+// Reconciler runs the loop. Create it with New; Run until the context ends.
+type Reconciler struct {
+	cg      Cgroups
+	version int
+	source  func() []Target
+	meminfo Meminfo
+	log     *logrus.Logger
+	page    int64
+
+	mu         sync.Mutex
+	cfg        *config.Config
+	states     map[string]*state
+	lastDrift  time.Time
+	nodeActive bool
+	// tick counts the ticks that ran; samples is the tick's reading, its
+	// array kept from one tick to the next.
+	tick    uint64
+	samples []sample
+	seed    maphash.Seed // of the containers' phases
+}
+
+// New returns a reconciler over the containers source returns.
+func New(cg Cgroups, version int, cfg *config.Config, source func() []Target, meminfo Meminfo, log *logrus.Logger, page int64) *Reconciler {
+	if page <= 0 {
+		page = 4096
+	}
+	return &Reconciler{cg: cg, version: version, cfg: cfg, source: source, meminfo: meminfo, log: log, page: page,
+		states: map[string]*state{}, seed: maphash.MakeSeed()}
+}
+
+// SetConfig installs a new configuration; the next tick uses it.
+func (r *Reconciler) SetConfig(cfg *config.Config) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.cfg = cfg
+}
+
+// Run ticks at the configured interval until ctx ends.
+func (r *Reconciler) Run(ctx context.Context) {
+	interval := r.interval()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			r.Tick(now)
+			if d := r.interval(); d != interval {
+				interval = d
+				t.Reset(d)
+			}
+		}
+	}
+}
+
+func (r *Reconciler) interval() time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cfg == nil || r.cfg.Reconciler.Interval.Duration <= 0 {
+		return time.Second
+	}
+	return r.cfg.Reconciler.Interval.Duration
+}
+
+// Stats returns a copy of what the reconciler did, per container ID.
+func (r *Reconciler) Stats() map[string]Stats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]Stats, len(r.states))
+	for id, s := range r.states {
+		c := s.stats
+		c.Reclaimed = make(map[Reason]int64, len(s.stats.Reclaimed))
+		for k, v := range s.stats.Reclaimed {
+			c.Reclaimed[k] = v
+		}
+		out[id] = c
+	}
+	return out
+}
+
+// HeldHigh returns the memory.high the guard holds for a container, if it
+// holds one above the policy's value.
+func (r *Reconciler) HeldHigh(id string) (int64, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s, ok := r.states[id]; ok && s.guard.Raised {
+		return s.guard.High, true
+	}
+	return 0, false
+}
+
+// sample is what one tick read of one container.
+type sample struct {
+	t       Target
+	s       *state
+	usage   int64
+	protect int64
+}
+
+// Tick runs one pass over every container.
+func (r *Reconciler) Tick(now time.Time) {
+	// The source takes the plugin's lock: never call it holding r.mu.
+	targets := r.source()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cfg := r.cfg
+	if cfg == nil || !cfg.Reconciler.Enabled {
+		return
+	}
+	rc := cfg.Reconciler
+	maxPerTick, _ := rc.MaxReclaimPerTick.Bytes() // validated with the config
+
+	r.tick++
+	samples := r.samples[:0]
+	period := eventsPeriod(len(targets))
+	for _, t := range targets {
+		if t.Decision == nil || t.Rel == "" {
+			continue
+		}
+		s := r.states[t.ID]
+		if s == nil {
+			s = &state{driftLogged: map[string]bool{}, stats: Stats{Reclaimed: map[Reason]int64{}},
+				phase: maphash.String(r.seed, t.ID)}
+			r.states[t.ID] = s
+		}
+		s.tick = r.tick
+		s.stats.Namespace, s.stats.Pod, s.stats.Container, s.stats.Class = t.Namespace, t.Pod, t.Container, t.Decision.Class
+		usage, err := r.cg.Usage(t.Rel)
+		if err != nil {
+			r.note(t, "read usage", err)
+			continue
+		}
+		s.stats.Usage = usage
+		if !s.eventsSeen || (r.tick+s.phase)%period == 0 {
+			r.countEvents(t, s, usage)
+		}
+		smp := sample{t: t, s: s, usage: usage, protect: max(t.Decision.ProtectedMin(), t.Decision.ProtectedLow())}
+		samples = append(samples, smp)
+		if r.version != 2 {
+			continue
+		}
+		if rc.Guard.Enabled {
+			r.guard(now, smp, rc.Guard)
+		} else if s.guard.Raised {
+			r.dropGuard(smp)
+		}
+		high := int64(0)
+		if t.Decision.High != nil {
+			high = s.guard.High
+			if high == 0 {
+				high = *t.Decision.High
+			}
+		}
+		s.stats.High, s.stats.Raised = high, s.guard.Raised
+		if n := WatermarkReclaim(usage, high, t.Decision.Limit, smp.protect, t.Decision.Reclaim, maxPerTick); n > 0 {
+			r.reclaim(smp, n, ReasonWatermark)
+		} else if rcl := t.Decision.Reclaim; rcl != nil && rcl.Proactive && now.Sub(s.lastProactive) >= rc.Proactive.Interval.Duration {
+			r.proactive(now, smp, rc.Proactive, maxPerTick)
+		}
+	}
+	for id, s := range r.states {
+		if s.tick != r.tick {
+			delete(r.states, id)
+		}
+	}
+	if r.version == 2 {
+		r.nodePressure(samples, rc.NodePressure)
+	}
+	if now.Sub(r.lastDrift) >= rc.DriftInterval.Duration {
+		r.lastDrift = now
+		for _, smp := range samples {
+			r.repairDrift(smp)
+		}
+	}
+	// Keep the array for the next tick (unless far too large for it), not
+	// the targets it points to.
+	clear(samples)
+	r.samples = samples[:0]
+	if cap(samples) > 2*len(samples)+1024 {
+		r.samples = nil
+	}
+}
+
+// note logs a failed step; a vanished cgroup is normal (the container went).
+func (r *Reconciler) note(t Target, what string, err error) {
+	if cgroupfs.IsGone(err) {
+		return
+	}
+	r.log.WithFields(targetFields(t)).Warnf("reconciler: %s: %v", what, err)
+}
+
+func targetFields(t Target) logrus.Fields {
+	f := logrus.Fields{"namespace": t.Namespace, "pod": t.Pod, "container": t.Container}
+	if t.Decision != nil {
+		f["class"] = t.Decision.Class
+	}
+	return f
+}
