@@ -30,8 +30,8 @@ func Default() *Config {
 			Enabled:           true,
 			Interval:          Duration{time.Second},
 			DriftInterval:     Duration{10 * time.Second},
-			MaxReclaimPerTick: "64Mi",
-			NodePressure:      NodePressure{LowFraction: 0.1, HighFraction: 0.15, MaxReclaimPerTick: "256Mi"},
+			MaxReclaimPerTick: ParseQuantity("64Mi"),
+			NodePressure:      NodePressure{LowFraction: 0.1, HighFraction: 0.15, MaxReclaimPerTick: ParseQuantity("256Mi")},
 			Guard: Guard{Enabled: true, StallPressure: 40, StallFor: Duration{5 * time.Second},
 				ReleasePressure: 5, ReleaseFor: Duration{30 * time.Second}, Step: 0.25},
 			Proactive: Proactive{TargetPressure: 0.5, Fraction: 0.02, Interval: Duration{10 * time.Second}},
@@ -44,7 +44,7 @@ func BuiltinClasses() map[string]*Class {
 	return map[string]*Class{
 		ClassLatencySensitive: {
 			Min:        ptr(1.0),
-			Swap:       "none",
+			Swap:       SwapPolicy{Mode: SwapNone},
 			Swappiness: ptr(0),
 			Reclaim:    &Reclaim{HighWatermark: 0.95, LowWatermark: 0.9, Priority: 100},
 		},

@@ -38,13 +38,18 @@ func FuzzParseConfig(f *testing.F) {
 		if err := cfg.Validate(); err != nil {
 			t.Fatalf("Parse accepted a config that Validate rejects: %v", err)
 		}
+		for _, q := range []Quantity{cfg.Reconciler.MaxReclaimPerTick, cfg.Reconciler.NodePressure.MaxReclaimPerTick} {
+			if q.err != nil || q.Bytes() < 4096 {
+				t.Fatalf("accepted quantity %q that holds %d bytes (%v)", q.String(), q.Bytes(), q.err)
+			}
+		}
 		for name, cl := range cfg.Classes {
 			if cl == nil {
 				t.Fatalf("accepted nil class %q", name)
 			}
-			sp, err := ParseSwap(cl.Swap)
-			if err != nil {
-				t.Fatalf("accepted class %q with bad swap: %v", name, err)
+			sp := cl.Swap
+			if sp.err != nil {
+				t.Fatalf("accepted class %q with bad swap: %v", name, sp.err)
 			}
 			if sp.Mode == SwapFraction && !(sp.Fraction > 0 && sp.Fraction <= 1) {
 				t.Fatalf("accepted class %q with swap fraction %v outside (0, 1]", name, sp.Fraction)

@@ -10,7 +10,7 @@ func f64(v float64) *float64 { return &v }
 func intp(v int) *int { return &v }
 
 func qty(s string) *Quantity {
-	q := Quantity(s)
+	q := ParseQuantity(s)
 	return &q
 }
 
@@ -30,7 +30,7 @@ func dump(c *Config) string {
 	b.WriteString(" maxProtectionFraction=" + fmtAny(c.MaxProtectionFraction))
 	b.WriteString(" nodeProtectionFraction=" + fmtAny(c.NodeProtectionFraction))
 	if c.NodeAllocatable != nil {
-		b.WriteString(" nodeAllocatable=" + string(*c.NodeAllocatable))
+		b.WriteString(" nodeAllocatable=" + c.NodeAllocatable.String())
 	}
 	b.WriteString(" allowedOverrides=" + fmtAny(c.AllowedOverrides))
 	b.WriteString(" classes={")
@@ -55,8 +55,8 @@ func dumpClass(cl *Class) string {
 	if cl.ThrottlingFactor != nil {
 		parts = append(parts, "throttlingFactor="+fmtAny(*cl.ThrottlingFactor))
 	}
-	if cl.Swap != "" {
-		parts = append(parts, "swap="+cl.Swap)
+	if sw := cl.Swap.String(); sw != "" {
+		parts = append(parts, "swap="+sw)
 	}
 	if cl.Swappiness != nil {
 		parts = append(parts, "swappiness="+fmtAny(*cl.Swappiness))
@@ -65,7 +65,7 @@ func dumpClass(cl *Class) string {
 		parts = append(parts, "oomGroup")
 	}
 	if cl.DefaultLimit != nil {
-		parts = append(parts, "defaultLimit="+string(*cl.DefaultLimit))
+		parts = append(parts, "defaultLimit="+cl.DefaultLimit.String())
 	}
 	if cl.Reclaim != nil {
 		parts = append(parts, "reclaim="+fmtAny(*cl.Reclaim))

@@ -132,7 +132,7 @@ namespaceClasses:
 					Min:              f64(0.25),
 					Low:              f64(0.75),
 					ThrottlingFactor: f64(0.6),
-					Swap:             "0.5",
+					Swap:             SwapPolicy{Mode: SwapFraction, Fraction: 0.5},
 					Swappiness:       intp(10),
 					OOMGroup:         true,
 					DefaultLimit:     qty("1Gi"),

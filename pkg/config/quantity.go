@@ -14,17 +14,39 @@ import (
 )
 
 // Quantity is a memory quantity in the configuration ("256Mi", "1G" or a
-// plain number of bytes), checked by Validate.
-type Quantity string
+// plain number of bytes). It is parsed once, when the configuration is
+// read; Validate refuses one that did not parse, naming its field, so after
+// Parse every Quantity holds its bytes.
+type Quantity struct {
+	text  string
+	bytes int64
+	err   error
+}
 
-// UnmarshalJSON accepts a string or a number.
-func (q *Quantity) UnmarshalJSON(b []byte) error {
-	*q = Quantity(strings.Trim(string(bytes.TrimSpace(b)), `"`))
-	return nil
+// ParseQuantity parses text as a Quantity; one that does not parse is kept
+// with its error, for Validate to report.
+func ParseQuantity(text string) Quantity {
+	b, err := ParseBytes(text)
+	return Quantity{text: text, bytes: b, err: err}
 }
 
 // Bytes is the quantity in bytes.
-func (q Quantity) Bytes() (int64, error) { return ParseBytes(string(q)) }
+func (q Quantity) Bytes() int64 { return q.bytes }
+
+// String is the quantity as written.
+func (q Quantity) String() string { return q.text }
+
+// check returns the bytes, or why the text is not a quantity.
+func (q Quantity) check() (int64, error) { return q.bytes, q.err }
+
+// UnmarshalJSON accepts a string or a number.
+func (q *Quantity) UnmarshalJSON(b []byte) error {
+	*q = ParseQuantity(strings.Trim(string(bytes.TrimSpace(b)), `"`))
+	return nil
+}
+
+// MarshalJSON writes the quantity as written.
+func (q Quantity) MarshalJSON() ([]byte, error) { return json.Marshal(q.text) }
 
 // quantityRE is the syntax of a Kubernetes quantity with at most two
 // exponent digits: longer exponents (1e99999999) make the quantity parser
@@ -81,13 +103,16 @@ const (
 	SwapFraction
 )
 
-// SwapPolicy is the parsed form of Class.Swap.
+// SwapPolicy is a class's swap setting, written "none", "max" or a
+// fraction (0..1] of the memory limit. Like Quantity it is parsed once,
+// when the configuration is read.
 type SwapPolicy struct {
 	Mode     SwapMode
 	Fraction float64
+	err      error
 }
 
-// ParseSwap parses a Class.Swap value.
+// ParseSwap parses a swap setting.
 func ParseSwap(s string) (SwapPolicy, error) {
 	switch s {
 	case "":
@@ -103,3 +128,28 @@ func ParseSwap(s string) (SwapPolicy, error) {
 	}
 	return SwapPolicy{Mode: SwapFraction, Fraction: f}, nil
 }
+
+// String is the setting as written ("" when unset).
+func (p SwapPolicy) String() string {
+	switch p.Mode {
+	case SwapNone:
+		return "none"
+	case SwapMax:
+		return "max"
+	case SwapFraction:
+		return strconv.FormatFloat(p.Fraction, 'g', -1, 64)
+	}
+	return ""
+}
+
+// UnmarshalJSON parses the setting; an invalid one is kept for Validate.
+func (p *SwapPolicy) UnmarshalJSON(b []byte) error {
+	s := strings.Trim(string(bytes.TrimSpace(b)), `"`)
+	sp, err := ParseSwap(s)
+	sp.err = err
+	*p = sp
+	return nil
+}
+
+// MarshalJSON writes the setting as written.
+func (p SwapPolicy) MarshalJSON() ([]byte, error) { return json.Marshal(p.String()) }

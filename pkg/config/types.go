@@ -174,8 +174,8 @@ type Class struct {
 	Low *float64 `json:"low,omitempty"`
 	// ThrottlingFactor (0..1) sets memory.high by Kubernetes' KEP-2570 formula.
 	ThrottlingFactor *float64 `json:"throttlingFactor,omitempty"`
-	// Swap is "none", "max" or a fraction (0..1) of the memory limit.
-	Swap string `json:"swap,omitempty"`
+	// Swap is "none", "max" or a fraction (0..1] of the memory limit.
+	Swap SwapPolicy `json:"swap,omitzero"`
 	// Swappiness (0..100) for cgroup v1.
 	Swappiness *int `json:"swappiness,omitempty"`
 	// OOMGroup sets memory.oom.group=1 (cgroup v2).

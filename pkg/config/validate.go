@@ -45,8 +45,8 @@ func (c *Config) Validate() error {
 		return fieldErr("nodeProtectionFraction", "%v is out of range; allowed: above 0 up to 1", c.NodeProtectionFraction)
 	}
 	if q := c.NodeAllocatable; q != nil {
-		if b, err := q.Bytes(); err != nil || b <= 0 {
-			return fieldErr("nodeAllocatable", "%q is not allowed; allowed: a positive memory quantity up to 8Ei", string(*q))
+		if b, err := q.check(); err != nil || b <= 0 {
+			return fieldErr("nodeAllocatable", "%q is not allowed; allowed: a positive memory quantity up to 8Ei", q.String())
 		}
 	}
 	for _, k := range c.AllowedOverrides {
@@ -121,15 +121,15 @@ func (cl *Class) validate(field string) error {
 	if err := checkFraction(field+".throttlingFactor", cl.ThrottlingFactor, true); err != nil {
 		return err
 	}
-	if _, err := ParseSwap(cl.Swap); err != nil {
+	if err := cl.Swap.err; err != nil {
 		return fieldErr(field+".swap", "%v", err)
 	}
 	if s := cl.Swappiness; s != nil && (*s < 0 || *s > 100) {
 		return fieldErr(field+".swappiness", "%d is out of range; allowed: 0 to 100", *s)
 	}
 	if q := cl.DefaultLimit; q != nil {
-		if b, err := q.Bytes(); err != nil || b < 4096 {
-			return fieldErr(field+".defaultLimit", "%q is not allowed; allowed: a memory quantity from 4Ki up to 8Ei", string(*q))
+		if b, err := q.check(); err != nil || b < 4096 {
+			return fieldErr(field+".defaultLimit", "%q is not allowed; allowed: a memory quantity from 4Ki up to 8Ei", q.String())
 		}
 	}
 	if r := cl.Reclaim; r != nil && (r.HighWatermark != 0 || r.LowWatermark != 0) {
@@ -158,8 +158,8 @@ func (r *Reconciler) validate() error {
 	for field, q := range map[string]Quantity{
 		"reconciler.maxReclaimPerTick": r.MaxReclaimPerTick, "reconciler.nodePressure.maxReclaimPerTick": r.NodePressure.MaxReclaimPerTick,
 	} {
-		if b, err := q.Bytes(); err != nil || b < 4096 {
-			return fieldErr(field, "%q is not allowed; allowed: a memory quantity from 4Ki up to 8Ei", string(q))
+		if b, err := q.check(); err != nil || b < 4096 {
+			return fieldErr(field, "%q is not allowed; allowed: a memory quantity from 4Ki up to 8Ei", q.String())
 		}
 	}
 	np := r.NodePressure

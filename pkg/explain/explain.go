@@ -21,8 +21,8 @@ type Options struct {
 // Explain runs the plugin's policy on each container of pods, once per
 // cgroup version, with the facts the runtime would give the plugin at
 // creation. node carries MemTotal (needed for Burstable Pods, whose request
-// reaches the plugin only as kubelet's oom_score_adj), PageSize (0: 4096),
-// Allocatable (0: cfg.NodeAllocatable, else MemTotal) and PromisedMin (the
+// reaches the plugin only as kubelet's oom_score_adj), PageSize (0: 4096)
+// and PromisedMin (the
 // memory.min already promised to containers not explained here). Containers
 // are taken in creation order; each one's memory.min counts towards the
 // node cap of those created after it while it runs, like the plugin's
@@ -33,22 +33,17 @@ func Explain(cfg *config.Config, node policy.Node, pods []PodInput, opts Options
 	if cfg == nil {
 		cfg = config.Default()
 	}
-	if node.MemTotal < 0 || node.PageSize < 0 || node.Allocatable < 0 || node.PromisedMin < 0 {
+	if node.MemTotal < 0 || node.PageSize < 0 || node.PromisedMin < 0 {
 		return nil, fmt.Errorf("node facts must not be negative")
 	}
 	if node.PageSize == 0 {
 		node.PageSize = 4096
 	}
-	if node.Allocatable == 0 && cfg.NodeAllocatable != nil {
-		node.Allocatable, _ = cfg.NodeAllocatable.Bytes() // validated with the config
-	}
 	rep := &Report{
-		Node:             Node{MemTotal: node.MemTotal, PageSize: node.PageSize, Allocatable: node.Allocatable, PromisedMin: node.PromisedMin},
+		Node: Node{MemTotal: node.MemTotal, PageSize: node.PageSize, Allocatable: policy.Allocatable(cfg, node),
+			PromisedMin: node.PromisedMin},
 		KubeletMemoryQoS: opts.KubeletMemoryQoS,
 		Pods:             []PodResult{},
-	}
-	if rep.Node.Allocatable == 0 {
-		rep.Node.Allocatable = node.MemTotal
 	}
 	// memory.min promised to the containers running when each one is
 	// created, per cgroup version (the decisions may differ).

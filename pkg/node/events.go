@@ -239,11 +239,7 @@ func (n *Node) decide(c Container) (*tracked, error) {
 // facts are the node facts for deciding container id: the memory.min
 // promised to every other container counts towards the node cap.
 func (n *Node) facts(id string) policy.Node {
-	node := policy.Node{MemTotal: n.host.MemTotal, PageSize: n.host.PageSize, PromisedMin: n.ledger.TotalMin(id)}
-	if q := n.cfg.NodeAllocatable; q != nil {
-		node.Allocatable, _ = q.Bytes() // validated with the config
-	}
-	return node
+	return policy.Node{MemTotal: n.host.MemTotal, PageSize: n.host.PageSize, PromisedMin: n.ledger.TotalMin(id)}
 }
 
 // track stores a container's decision, keeping its place in the order.

@@ -56,11 +56,11 @@ func Decide(cfg *config.Config, p Pod, c Container, n Node) (*Decision, error) {
 	page := n.pageSize()
 
 	if d.Limit == 0 && cl.DefaultLimit != nil {
-		b, _ := cl.DefaultLimit.Bytes() // validated with the config
-		d.SetLimit = alignDown(b, page)
+		d.SetLimit = alignDown(cl.DefaultLimit.Bytes(), page)
 		d.Limit = d.SetLimit
 	}
 
+	alloc := Allocatable(cfg, n)
 	d.Request, d.RequestSource, err = ResolveRequest(p, c, d.QOS, n)
 	if err != nil {
 		return nil, err
@@ -76,10 +76,9 @@ func Decide(cfg *config.Config, p Pod, c Container, n Node) (*Decision, error) {
 		d.Low = ptr(alignDown(int64(*cl.Low*float64(d.Request)), page))
 	}
 	if cl.ThrottlingFactor != nil {
-		d.High = memoryHigh(d.Request, d.Limit, n.allocatable(), *cl.ThrottlingFactor, page)
+		d.High = memoryHigh(d.Request, d.Limit, alloc, *cl.ThrottlingFactor, page)
 	}
-	swap, _ := config.ParseSwap(cl.Swap) // validated with the config
-	switch swap.Mode {
+	switch swap := cl.Swap; swap.Mode {
 	case config.SwapNone:
 		d.Swap = &Swap{}
 	case config.SwapMax:
@@ -87,7 +86,7 @@ func Decide(cfg *config.Config, p Pod, c Container, n Node) (*Decision, error) {
 	case config.SwapFraction:
 		base := d.Limit
 		if base == 0 {
-			base = n.allocatable()
+			base = alloc
 		}
 		d.Swap = &Swap{Bytes: alignDown(int64(swap.Fraction*float64(base)), page)}
 	}
@@ -95,11 +94,21 @@ func Decide(cfg *config.Config, p Pod, c Container, n Node) (*Decision, error) {
 		d.Swappiness = ptr(int64(*cl.Swappiness))
 	}
 
-	if err := applyOverrides(cfg, p, c, n, d); err != nil {
+	if err := applyOverrides(cfg, p, c, n, alloc, d); err != nil {
 		return nil, err
 	}
 	enforceInvariants(cfg, n, d)
 	return d, nil
+}
+
+// Allocatable is the node memory the memory.high formula and a swap
+// fraction use for containers without a limit: the configuration's
+// nodeAllocatable, else MemTotal.
+func Allocatable(cfg *config.Config, n Node) int64 {
+	if q := cfg.NodeAllocatable; q != nil {
+		return q.Bytes()
+	}
+	return n.MemTotal
 }
 
 // memoryHigh is Kubernetes' KEP-2570 formula (v1.27+):
@@ -122,7 +131,7 @@ func memoryHigh(request, limit, allocatable int64, factor float64, page int64) *
 	return &h
 }
 
-func applyOverrides(cfg *config.Config, p Pod, c Container, n Node, d *Decision) error {
+func applyOverrides(cfg *config.Config, p Pod, c Container, n Node, alloc int64, d *Decision) error {
 	for _, key := range config.OverrideKeys {
 		ann := AnnotationPrefix + key + AnnotationOverrideInfix + c.Name
 		v, ok := p.Annotations[ann]
@@ -161,7 +170,7 @@ func applyOverrides(cfg *config.Config, p Pod, c Container, n Node, d *Decision)
 			}
 			ceiling := d.Limit
 			if ceiling == 0 {
-				ceiling = n.allocatable()
+				ceiling = alloc
 			}
 			if b <= d.Request || b > ceiling {
 				return bad("out of range", fmt.Sprintf("above the request %d up to %d", d.Request, ceiling))

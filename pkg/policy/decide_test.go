@@ -137,6 +137,15 @@ func run(t *testing.T, i in) (*policy.Decision, error) {
 	return policy.Decide(c, p, policy.Container{Name: "app", Limit: i.limit, OOMScoreAdj: i.adj}, n)
 }
 
+// swap parses a class swap setting.
+func swap(s string) config.SwapPolicy {
+	p, err := config.ParseSwap(s)
+	if err != nil {
+		panic(err)
+	}
+	return p
+}
+
 func req(v string) map[string]string {
 	return map[string]string{policy.AnnotationRequestPrefix + "app": v}
 }
@@ -158,7 +167,7 @@ func withClass(classes map[string]*config.Class, mutate ...func(*config.Config))
 func allowAll(c *config.Config) { c.AllowedOverrides = slices.Clone(config.OverrideKeys) }
 
 func qty(s string) *config.Quantity {
-	q := config.Quantity(s)
+	q := config.ParseQuantity(s)
 	return &q
 }
 
@@ -340,6 +349,15 @@ func TestDecideReclaimIsCopy(t *testing.T) {
 	}
 }
 
+// alloc sets nodeAllocatable over a config maker.
+func alloc(mk func() *config.Config, q string) func() *config.Config {
+	return func() *config.Config {
+		c := mk()
+		c.NodeAllocatable = qty(q)
+		return c
+	}
+}
+
 func TestDecideMemoryHighKEP2570(t *testing.T) {
 	factor := func(f float64) func() *config.Config {
 		return withClass(map[string]*config.Class{"kep": {ThrottlingFactor: f64(f)}})
@@ -353,9 +371,9 @@ func TestDecideMemoryHighKEP2570(t *testing.T) {
 		{"factor so small the result is not above the request", in{cfg: factor(0.0001), class: "kep", ann: req("85Mi"), limit: 100 * Mi}, nil},
 		{"factor 1.0 is not below the limit", in{cfg: factor(1.0), class: "kep", ann: req("85Mi"), limit: 100 * Mi}, nil},
 		{"request equals limit", in{cfg: factor(0.8), class: "kep", ann: req("100Mi"), limit: 100 * Mi}, nil},
-		{"no limit: node allocatable stands in", in{cfg: factor(0.8), class: "kep", ann: req("85Mi"), node: policy.Node{MemTotal: 8 * Gi, Allocatable: 100 * Mi}}, i64(97 * Mi)},
+		{"no limit: node allocatable stands in", in{cfg: alloc(factor(0.8), "100Mi"), class: "kep", ann: req("85Mi"), node: policy.Node{MemTotal: 8 * Gi}}, i64(97 * Mi)},
 		{"no limit: MemTotal when allocatable unset", in{cfg: factor(0.8), class: "kep", ann: req("85Mi"), node: policy.Node{MemTotal: 100 * Mi}}, i64(97 * Mi)},
-		{"no limit, request above allocatable", in{cfg: factor(0.8), class: "kep", ann: req("200Mi"), node: policy.Node{MemTotal: 8 * Gi, Allocatable: 100 * Mi}}, nil},
+		{"no limit, request above allocatable", in{cfg: alloc(factor(0.8), "100Mi"), class: "kep", ann: req("200Mi"), node: policy.Node{MemTotal: 8 * Gi}}, nil},
 		{"unaligned limit 1G, request 0, factor 0.9", in{cfg: factor(0.9), class: "kep", limit: 1000000000}, i64(899997696)},
 	}
 	for _, tc := range tests {
@@ -439,9 +457,9 @@ func TestDecideDefaultLimit(t *testing.T) {
 
 func TestDecideSwap(t *testing.T) {
 	cls := withClass(map[string]*config.Class{
-		"half":      {Swap: "0.5"},
-		"unlimited": {Swap: "max"},
-		"noswap":    {Swap: "none", Swappiness: intp(60)},
+		"half":      {Swap: swap("0.5")},
+		"unlimited": {Swap: swap("max")},
+		"noswap":    {Swap: swap("none"), Swappiness: intp(60)},
 		"tight":     {Swappiness: intp(0)},
 		"loose":     {Swappiness: intp(60)},
 	})
@@ -621,16 +639,16 @@ func TestDecideNodeCap(t *testing.T) {
 // The node cap is a fraction of node memory (MemTotal), not of the
 // allocatable that the memory.high formula uses.
 func TestDecideNodeCapUsesMemTotal(t *testing.T) {
-	d, err := run(t, in{class: "latency-sensitive", ann: req("256Mi"), limit: 512 * Mi,
-		node: policy.Node{MemTotal: 8 * Gi, Allocatable: 4 * Gi, PromisedMin: 3*Gi - 1*Mi, PageSize: page}})
+	d, err := run(t, in{cfg: alloc(config.Default, "4Gi"), class: "latency-sensitive", ann: req("256Mi"), limit: 512 * Mi,
+		node: policy.Node{MemTotal: 8 * Gi, PromisedMin: 3*Gi - 1*Mi, PageSize: page}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if d.Min == nil || *d.Min != 256*Mi || len(d.Warnings) != 0 {
 		t.Errorf("Min = %s, warnings %q; want 256Mi: 3Gi-1Mi+256Mi is below 0.75 of MemTotal 8Gi", fmtPtr(d.Min), d.Warnings)
 	}
-	d, err = run(t, in{class: "latency-sensitive", ann: req("256Mi"), limit: 512 * Mi,
-		node: policy.Node{MemTotal: 4 * Gi, Allocatable: 8 * Gi, PromisedMin: 3*Gi - 1*Mi, PageSize: page}})
+	d, err = run(t, in{cfg: alloc(config.Default, "8Gi"), class: "latency-sensitive", ann: req("256Mi"), limit: 512 * Mi,
+		node: policy.Node{MemTotal: 4 * Gi, PromisedMin: 3*Gi - 1*Mi, PageSize: page}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -897,7 +915,7 @@ func TestDecideLowNeverBelowMin(t *testing.T) {
 // multiple, aligned down.
 func TestDecidePageAlignment(t *testing.T) {
 	all := withClass(map[string]*config.Class{
-		"half":   {Swap: "0.5"},
+		"half":   {Swap: swap("0.5")},
 		"dlimit": {DefaultLimit: qty("1000000")},
 	}, allowAll)
 	o := func(key string) string { return policy.AnnotationPrefix + key + policy.AnnotationOverrideInfix + "app" }
@@ -965,7 +983,7 @@ func TestDecideHugeQuantities(t *testing.T) {
 // TestDecideMemSwLimitOverflow: V1 MemSwLimit = limit + swap must not wrap
 // around int64 (it is either -1 for unlimited or at least the limit).
 func TestDecideMemSwLimitOverflow(t *testing.T) {
-	all := withClass(map[string]*config.Class{"quarter": {Swap: "0.25"}}, allowAll)
+	all := withClass(map[string]*config.Class{"quarter": {Swap: swap("0.25")}}, allowAll)
 	tests := []struct {
 		name string
 		in   in

@@ -72,9 +72,6 @@ type Container struct {
 type Node struct {
 	// MemTotal is node memory in bytes (/proc/meminfo MemTotal).
 	MemTotal int64
-	// Allocatable is what the memory.high formula uses for containers
-	// without a limit; 0 means MemTotal.
-	Allocatable int64
 	// PageSize in bytes; 0 means 4096.
 	PageSize int64
 	// PromisedMin is the memory.min already promised to other containers.
@@ -86,13 +83,6 @@ func (n Node) pageSize() int64 {
 		return n.PageSize
 	}
 	return 4096
-}
-
-func (n Node) allocatable() int64 {
-	if n.Allocatable > 0 {
-		return n.Allocatable
-	}
-	return n.MemTotal
 }
 
 // KubeQOS derives the Kubernetes QoS class from a pod's cgroup parent, for the

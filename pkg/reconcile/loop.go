@@ -181,7 +181,7 @@ func (r *Reconciler) Tick(now time.Time) {
 		return
 	}
 	rc := cfg.Reconciler
-	maxPerTick, _ := rc.MaxReclaimPerTick.Bytes() // validated with the config
+	maxPerTick := rc.MaxReclaimPerTick.Bytes()
 
 	r.tick++
 	samples := r.samples[:0]

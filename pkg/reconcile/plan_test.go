@@ -240,7 +240,7 @@ func TestNodePressurePlan(t *testing.T) {
 }
 
 func TestNodeShort(t *testing.T) {
-	np := config.NodePressure{LowFraction: 0.1, HighFraction: 0.15, MaxReclaimPerTick: "256Mi"}
+	np := config.NodePressure{LowFraction: 0.1, HighFraction: 0.15, MaxReclaimPerTick: config.ParseQuantity("256Mi")}
 	const total = 10_000 // low mark 1000, high mark 1500
 	tests := []struct {
 		name         string

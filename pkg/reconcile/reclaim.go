@@ -65,7 +65,7 @@ func (r *Reconciler) nodePressure(samples []sample, np config.NodePressure) {
 	if !short {
 		return
 	}
-	maxTotal, _ := np.MaxReclaimPerTick.Bytes()
+	maxTotal := np.MaxReclaimPerTick.Bytes()
 	cands := make([]Candidate, 0, len(samples))
 	byID := make(map[string]sample, len(samples))
 	for _, smp := range samples {

@@ -21,7 +21,7 @@ func TestTickWatermark(t *testing.T) {
 		name     string
 		class    string
 		current  int64
-		maxTick  config.Quantity
+		maxTick  string
 		drop     int64 // what the simulated kernel frees; -1: what was asked
 		wantAsk  string
 		wantDrop int64
@@ -56,7 +56,7 @@ func TestTickWatermark(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := config.Default()
 			if tc.maxTick != "" {
-				cfg.Reconciler.MaxReclaimPerTick = tc.maxTick
+				cfg.Reconciler.MaxReclaimPerTick = config.ParseQuantity(tc.maxTick)
 			}
 			h := newHarness(t, 2, cfg)
 			var d *policy.Decision
