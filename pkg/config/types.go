@@ -5,6 +5,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"nri-memqos/pkg/cgroupfs"
 )
 
 // ClassNone is the reserved class value that opts a container out.
@@ -20,10 +22,10 @@ const (
 // Keys that an admin may allow pods to set directly per container
 // (see Config.AllowedOverrides).
 const (
-	OverrideMin        = "memory.min"
-	OverrideLow        = "memory.low"
-	OverrideHigh       = "memory.high"
-	OverrideSwapMax    = "memory.swap.max"
+	OverrideMin        = cgroupfs.FileMin
+	OverrideLow        = cgroupfs.FileLow
+	OverrideHigh       = cgroupfs.FileHigh
+	OverrideSwapMax    = cgroupfs.FileSwapMax
 	OverrideSwappiness = "swappiness"
 )
 
