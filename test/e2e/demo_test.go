@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"nri-memqos/test/internal/cgtest"
 )
 
 // demoPrefix marks the guest's demo lines on the console.
@@ -89,7 +91,7 @@ func TestDemoGuest(t *testing.T) {
 	say("ancestors protect what was promised below them (cgroup v2 effective protection):")
 	for _, rel := range []string{"/kubepods", "/kubepods/burstable", "/kubepods/burstable/pod" + ls.uid} {
 		dir := memoryDir(2, rel)
-		say("  %-60s memory.min %s", rel, human(readCg(t, dir, "memory.min")))
+		say("  %-60s memory.min %s", rel, human(cgtest.Read(t, dir, "memory.min")))
 	}
 	say("")
 	say("reconciler, every second for 10 s (batch: watermarks 0.85/0.7 of memory.high):")
@@ -97,14 +99,14 @@ func TestDemoGuest(t *testing.T) {
 	beDir, lsDir := r.cgroupDir(beCtr), r.cgroupDir(lsCtr)
 	for i := 1; i <= 10; i++ {
 		time.Sleep(time.Second)
-		say("%3ds %16s %16s %18s %14d", i, human(readCg(t, beDir, "memory.current")), human(itoa(memStat(t, lsDir, "file"))),
-			human(itoa(int64(scrape(t, "nri_memqos_container_reclaimed_bytes_total", `pod="batch"`, `reason="watermark"`)))),
+		say("%3ds %16s %16s %18s %14d", i, human(cgtest.Read(t, beDir, "memory.current")), human(cgtest.Itoa(memStat(t, lsDir, "file"))),
+			human(cgtest.Itoa(int64(scrape(t, "nri_memqos_container_reclaimed_bytes_total", `pod="batch"`, `reason="watermark"`)))),
 			readStall(t, beDir).maxHits)
 	}
 	say("")
 	say("node protection promised: %s of a cap of %s",
-		human(itoa(int64(scrape(t, "nri_memqos_node_protection_promised_bytes")))),
-		human(itoa(int64(scrape(t, "nri_memqos_node_protection_cap_bytes")))))
+		human(cgtest.Itoa(int64(scrape(t, "nri_memqos_node_protection_promised_bytes")))),
+		human(cgtest.Itoa(int64(scrape(t, "nri_memqos_node_protection_cap_bytes")))))
 	r.removePod(beID)
 	r.removePod(lsID)
 }

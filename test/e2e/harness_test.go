@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -12,12 +11,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"nri-memqos/test/internal/cgtest"
+	"nri-memqos/test/internal/logbuf"
+	"nri-memqos/test/internal/proc"
+	"nri-memqos/test/internal/wait"
 )
 
 // Environment of the suite, set by `make e2e`.
@@ -111,9 +113,8 @@ type runtime struct {
 	nriSock string
 	// pluginDir and confDir are NRI's pre-registered plugin and config dirs.
 	pluginDir, confDir string
-	cmd                *exec.Cmd
+	proc               *proc.Process // nil: containerd is not running
 	logPath            string
-	done               chan struct{}
 }
 
 func (r *runtime) bin(name string) string { return filepath.Join(r.env.binDir, name) }
@@ -186,15 +187,15 @@ func (r *runtime) start() {
 	cmd.Env = append(os.Environ(), "PATH="+r.env.binDir+":"+os.Getenv("PATH"))
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	p, err := proc.Start(cmd)
+	logf.Close() // containerd writes to its own copy
+	if err != nil {
 		t.Fatalf("start containerd: %v", err)
 	}
-	r.cmd = cmd
-	r.done = make(chan struct{})
-	go func() { cmd.Wait(); logf.Close(); close(r.done) }()
-	waitFor(t, 60*time.Second, "containerd CRI to answer", func() bool {
+	r.proc = p
+	wait.For(t, 60*time.Second, "containerd CRI to answer", func() bool {
 		select {
-		case <-r.done:
+		case <-p.Done():
 			t.Fatalf("containerd exited:\n%s", r.logTail(40))
 		default:
 		}
@@ -205,17 +206,11 @@ func (r *runtime) start() {
 
 // stop ends containerd (SIGTERM, then SIGKILL); pods keep running in their shims.
 func (r *runtime) stop() {
-	if r.cmd == nil {
+	if r.proc == nil {
 		return
 	}
-	_ = r.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-r.done:
-	case <-time.After(20 * time.Second):
-		_ = r.cmd.Process.Kill()
-		<-r.done
-	}
-	r.cmd = nil
+	r.proc.Stop(20 * time.Second)
+	r.proc = nil
 }
 
 func (r *runtime) restart() {
@@ -275,7 +270,7 @@ func (r *runtime) importImage() {
 // cleanup removes every pod, stops containerd, unmounts what it left and
 // removes every cgroup directory the run made, so a second run starts clean.
 func (r *runtime) cleanup() {
-	if r.cmd != nil {
+	if r.proc != nil {
 		_, _ = r.crictl("rmp", "-fa")
 	}
 	r.stop()
@@ -349,30 +344,11 @@ func removeKubepodsCgroups() {
 	}
 }
 
-// plugin is nri-memqos running as an external plugin.
+// plugin is nri-memqos running as an external plugin, with its log.
 type plugin struct {
-	t    *testing.T
-	cmd  *exec.Cmd
-	log  *syncBuffer
-	done chan struct{}
-}
-
-// syncBuffer is a bytes.Buffer safe for a writer goroutine and readers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	*proc.Process
+	t   *testing.T
+	log *logbuf.Buffer
 }
 
 // startPlugin starts nri-memqos on this runtime's NRI socket with the given
@@ -384,14 +360,15 @@ func (r *runtime) startPlugin(cfgYAML string) *plugin {
 	if err := os.WriteFile(cfgPath, []byte(cfgYAML), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p := &plugin{t: t, log: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(r.bin("nri-memqos"), "-socket", r.nriSock, "-config", cfgPath,
+	cmd := exec.Command(r.bin("nri-memqos"), "-socket", r.nriSock, "-config", cfgPath,
 		"-state-dir", filepath.Join(r.dir, "plugin-state"), "-log-level", "debug", "-reconnect-max", "500ms")
-	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
-	if err := p.cmd.Start(); err != nil {
+	log := &logbuf.Buffer{}
+	cmd.Stdout, cmd.Stderr = log, log
+	pr, err := proc.Start(cmd)
+	if err != nil {
 		t.Fatalf("start plugin: %v", err)
 	}
-	go func() { p.cmd.Wait(); close(p.done) }()
+	p := &plugin{Process: pr, t: t, log: log}
 	t.Cleanup(func() {
 		p.stop()
 		if t.Failed() {
@@ -405,9 +382,9 @@ func (r *runtime) startPlugin(cfgYAML string) *plugin {
 // waitSynced waits until the plugin logged its n-th Synchronize.
 func (p *plugin) waitSynced(n int) {
 	p.t.Helper()
-	waitFor(p.t, 30*time.Second, "the plugin to synchronize", func() bool {
+	wait.For(p.t, 30*time.Second, "the plugin to synchronize", func() bool {
 		select {
-		case <-p.done:
+		case <-p.Done():
 			p.t.Fatalf("plugin exited:\n%s", p.log.String())
 		default:
 		}
@@ -415,40 +392,8 @@ func (p *plugin) waitSynced(n int) {
 	})
 }
 
-// logged tells whether one line of the plugin's log holds every part.
-func (p *plugin) logged(parts ...string) bool {
-	for _, line := range strings.Split(p.log.String(), "\n") {
-		all := true
-		for _, part := range parts {
-			if !strings.Contains(line, part) {
-				all = false
-				break
-			}
-		}
-		if all {
-			return true
-		}
-	}
-	return false
-}
-
-func (p *plugin) stop() {
-	if p.cmd.Process == nil {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-func (p *plugin) kill() {
-	_ = p.cmd.Process.Kill()
-	<-p.done
-}
+// stop stops the plugin (SIGTERM), killing it after 10s.
+func (p *plugin) stop() { p.Stop(10 * time.Second) }
 
 // pod describes a host-network pod sandbox as kubelet would create it.
 type pod struct {
@@ -607,82 +552,12 @@ func memoryDir(version int, rel string) string {
 	return filepath.Join(cgroupMount, rel)
 }
 
-// readCg reads a cgroup file, trimmed.
-func readCg(t *testing.T, dir, file string) string {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join(dir, file))
-	if err != nil {
-		t.Fatalf("read %s: %v", filepath.Join(dir, file), err)
-	}
-	return strings.TrimSpace(string(data))
-}
-
-func readCgInt(t *testing.T, dir, file string) int64 {
-	t.Helper()
-	s := readCg(t, dir, file)
-	v, err := strconv.ParseInt(s, 10, 64)
-	if err != nil {
-		t.Fatalf("%s/%s = %q: not an integer", dir, file, s)
-	}
-	return v
-}
-
-// expectFiles asserts exact cgroup file contents.
-func expectFiles(t *testing.T, dir string, want map[string]string) {
-	t.Helper()
-	keys := make([]string, 0, len(want))
-	for k := range want {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if got := readCg(t, dir, k); got != want[k] {
-			t.Errorf("%s/%s = %q; want %q", dir, k, got, want[k])
-		}
-	}
-}
-
 // snapshot reads the given files of a directory.
 func snapshot(t *testing.T, dir string, files []string) map[string]string {
 	t.Helper()
 	m := make(map[string]string, len(files))
 	for _, f := range files {
-		m[f] = readCg(t, dir, f)
+		m[f] = cgtest.Read(t, dir, f)
 	}
 	return m
-}
-
-// waitFor polls cond until it holds or the timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// memTotal reads MemTotal in bytes.
-func memTotal(t *testing.T) int64 {
-	t.Helper()
-	f, err := os.Open("/proc/meminfo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		fields := strings.Fields(s.Text())
-		if len(fields) >= 2 && fields[0] == "MemTotal:" {
-			kb, err := strconv.ParseInt(fields[1], 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return kb * 1024
-		}
-	}
-	t.Fatal("no MemTotal in /proc/meminfo")
-	return 0
 }

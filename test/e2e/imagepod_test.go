@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"sigs.k8s.io/yaml"
+
+	"nri-memqos/test/internal/cgtest"
+	"nri-memqos/test/internal/wait"
 )
 
 // daemonSet is the part of config/deploy/daemonset.yaml the guest runs.
@@ -150,7 +153,7 @@ func TestImagePodV2(t *testing.T) {
 			addr = strings.Replace(v, "0.0.0.0", "127.0.0.1", 1)
 		}
 	}
-	waitFor(t, 60*time.Second, "the plugin pod to be ready", func() bool {
+	wait.For(t, 60*time.Second, "the plugin pod to be ready", func() bool {
 		resp, err := http.Get("http://" + addr + "/readyz")
 		if err != nil {
 			return false
@@ -164,9 +167,9 @@ func TestImagePodV2(t *testing.T) {
 	id := r.runPod(ls)
 	ctr := r.runContainer(id, ls, container{name: "app", limit: limit, oomScoreAdj: 900})
 	dir := r.cgroupDir(ctr)
-	expectFiles(t, dir, map[string]string{"memory.min": itoa(request), "memory.swap.max": "0"})
+	cgtest.CheckFiles(t, dir, map[string]string{"memory.min": cgtest.Itoa(request), "memory.swap.max": "0"})
 	// The plugin in its pod raised the ancestors through the cgroupfs mount.
-	if got := readCgInt(t, memoryDir(2, "/kubepods/burstable/pod"+ls.uid), "memory.min"); got != request {
+	if got := cgtest.ReadInt(t, memoryDir(2, "/kubepods/burstable/pod"+ls.uid), "memory.min"); got != request {
 		t.Errorf("pod cgroup memory.min = %d; want %d", got, request)
 	}
 	resp, err := http.Get("http://" + addr + "/metrics")

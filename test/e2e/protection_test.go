@@ -12,6 +12,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"nri-memqos/test/internal/cgtest"
+	"nri-memqos/test/internal/wait"
 )
 
 // The protection benchmark (issue 5, parts 3 and 4): what a latency-sensitive
@@ -216,7 +219,7 @@ func TestProtectionGuest(t *testing.T) {
 	}
 	removeKubepodsCgroups()
 
-	res := &protectionResult{Schema: protectionSchema, MemTotalMiB: mib(memTotal(t))}
+	res := &protectionResult{Schema: protectionSchema, MemTotalMiB: mib(cgtest.Meminfo(t, "MemTotal"))}
 	res.Kernel = strings.TrimSpace(readFileOr("/proc/sys/kernel/osrelease"))
 	res.LRUGen = strings.TrimSpace(readFileOr("/sys/kernel/mm/lru_gen/enabled"))
 	defer func() {
@@ -234,8 +237,8 @@ func TestProtectionGuest(t *testing.T) {
 	writeFile(t, lsFile, protLSFile)
 	writeFile(t, beFile, protBEStream)
 	dropCaches(t)
-	avail := meminfo(t, "MemAvailable")
-	total := memTotal(t)
+	avail := cgtest.Meminfo(t, "MemAvailable")
+	total := cgtest.Meminfo(t, "MemTotal")
 	// Sized from this VM so that the node runs short once the BE holds its
 	// memory: the ratio of what is left to the LS working set matters, not
 	// the VM size.
@@ -296,18 +299,18 @@ func runProtection(t *testing.T, e *suiteEnv, m protMode, run *protRun, lsFile, 
 		// memory.min = the sum of requests on the pod, its QoS class and
 		// kubepods (the QoS manager), outermost first.
 		lsC.unified = map[string]string{
-			"memory.min":  itoa(protLSRequest),
-			"memory.high": itoa(kubeletMemoryHigh(protLSRequest, protLSLimit)),
+			"memory.min":  cgtest.Itoa(protLSRequest),
+			"memory.high": cgtest.Itoa(kubeletMemoryHigh(protLSRequest, protLSLimit)),
 		}
 		for _, rel := range []string{"/kubepods", "/kubepods/burstable", ls.cgroupParent()} {
-			if err := os.WriteFile(filepath.Join(cgroupMount, rel, "memory.min"), []byte(itoa(protLSRequest)), 0o644); err != nil {
+			if err := os.WriteFile(filepath.Join(cgroupMount, rel, "memory.min"), []byte(cgtest.Itoa(protLSRequest)), 0o644); err != nil {
 				t.Fatalf("kubelet's memory.min on %s: %v", rel, err)
 			}
 		}
 	}
 	lsCtr := r.runContainer(lsID, ls, lsC)
 	lsDir := r.cgroupDir(lsCtr)
-	waitFor(t, 3*time.Minute, "the LS container to read its working set", func() bool { return exists(filepath.Join(out, "ready")) })
+	wait.For(t, 3*time.Minute, "the LS container to read its working set", func() bool { return exists(filepath.Join(out, "ready")) })
 
 	var beDir, beCtr string
 	if m.neighbour {
@@ -347,7 +350,7 @@ func runProtection(t *testing.T, e *suiteEnv, m protMode, run *protRun, lsFile, 
 	availMin, lsCacheMin := int64(math.MaxInt64), int64(math.MaxInt64)
 	var beFileMax int64
 	for end := time.Now().Add(protWindow); time.Now().Before(end); time.Sleep(time.Second) {
-		availMin = min(availMin, meminfo(t, "MemAvailable"))
+		availMin = min(availMin, cgtest.Meminfo(t, "MemAvailable"))
 		lsCacheMin = min(lsCacheMin, memStat(t, lsDir, "file"))
 		if beDir != "" {
 			beFileMax = max(beFileMax, optStat(beDir, "file"))
@@ -488,7 +491,7 @@ func runBackgroundReclaim(t *testing.T, e *suiteEnv, file string) *bgResult {
 		readers = append(readers, &reader{res: &bgReader{Name: rd.name, Class: rd.class}, pod: id, dir: r.cgroupDir(ctr), out: out})
 	}
 	// Measure once both have read more than their limit.
-	waitFor(t, 2*time.Minute, "the readers to read past their limit", func() bool {
+	wait.For(t, 2*time.Minute, "the readers to read past their limit", func() bool {
 		for _, rd := range readers {
 			if int64(len(readOps(filepath.Join(rd.out, "lat"), "op", 0)))*16*mi < bgLimit+64*mi {
 				return false
@@ -507,7 +510,7 @@ func runBackgroundReclaim(t *testing.T, e *suiteEnv, file string) *bgResult {
 	nowmReclaimed0 := scrape(t, "nri_memqos_container_reclaimed_bytes_total", `pod="reader-nowm"`, `reason="watermark"`)
 	for end := time.Now().Add(bgWindow); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
 		for _, rd := range readers {
-			rd.currentSamples = append(rd.currentSamples, readCgInt(t, rd.dir, "memory.current"))
+			rd.currentSamples = append(rd.currentSamples, cgtest.ReadInt(t, rd.dir, "memory.current"))
 		}
 	}
 	res.PluginCPUMs = float64(p.cpuTime()-cpu0) / float64(time.Millisecond)
@@ -768,10 +771,10 @@ func pluginReclaimed(t *testing.T, p *plugin) map[string]float64 {
 // cpuTime is the user and system time the plugin process used so far; zero
 // without a plugin.
 func (p *plugin) cpuTime() time.Duration {
-	if p == nil || p.cmd.Process == nil {
+	if p == nil {
 		return 0
 	}
-	stat := readFileOr(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	stat := readFileOr(fmt.Sprintf("/proc/%d/stat", p.Pid()))
 	// Fields after the command name, which ends with the last ')':
 	// utime and stime are the 12th and 13th, in clock ticks (USER_HZ 100).
 	i := strings.LastIndexByte(stat, ')')
@@ -802,22 +805,6 @@ func exists(p string) bool {
 func readFileOr(p string) string {
 	b, _ := os.ReadFile(p)
 	return string(b)
-}
-
-// meminfo reads one /proc/meminfo field in bytes.
-func meminfo(t *testing.T, key string) int64 {
-	t.Helper()
-	for _, line := range strings.Split(readFileOr("/proc/meminfo"), "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && f[0] == key+":" {
-			kb, err := strconv.ParseInt(f[1], 10, 64)
-			if err != nil {
-				t.Fatalf("/proc/meminfo %s: %v", key, err)
-			}
-			return kb * 1024
-		}
-	}
-	t.Fatalf("no %s in /proc/meminfo", key)
-	return 0
 }
 
 // optStat reads a memory.stat key of a cgroup that may be gone (0 then).

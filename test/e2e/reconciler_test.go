@@ -10,6 +10,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"nri-memqos/test/internal/cgtest"
+	"nri-memqos/test/internal/wait"
 )
 
 // envDataDir is a directory on a real filesystem (ext4 on the VM's virtio
@@ -77,7 +80,7 @@ func TestReconcilerV2(t *testing.T) {
 		var samples []int64
 		deadline := time.Now().Add(20 * time.Second)
 		for time.Now().Before(deadline) {
-			samples = append(samples, readCgInt(t, wmDir, "memory.current"))
+			samples = append(samples, cgtest.ReadInt(t, wmDir, "memory.current"))
 			time.Sleep(100 * time.Millisecond)
 		}
 		wm, nowm := readStall(t, wmDir).sub(startWm), readStall(t, nowmDir).sub(startNowm)
@@ -97,10 +100,10 @@ func TestReconcilerV2(t *testing.T) {
 		if limit := 256 * mi; p95 > limit*9/10 {
 			t.Errorf("memory.current p95 %d is above 90%% of the limit %d", p95, limit)
 		}
-		if !p.logged("reason=watermark", "pod=reader-wm") {
+		if !p.log.HasLine("reason=watermark", "pod=reader-wm") {
 			t.Errorf("no watermark reclaim of reader-wm in the plugin log")
 		}
-		if p.logged("reason=watermark", "pod=reader-nowm") {
+		if p.log.HasLine("reason=watermark", "pod=reader-nowm") {
 			t.Errorf("watermark reclaim of reader-nowm, whose class has no watermarks")
 		}
 		r.removePod(wmPod)
@@ -117,7 +120,7 @@ func TestReconcilerV2(t *testing.T) {
 			command: []string{"/bin/sh", "-c", "cat /data/f >/dev/null; sleep 3600"},
 			mounts:  []mount{{host: filepath.Join(data, "ls"), container: "/data/f"}}})
 		lsDir := r.cgroupDir(lsCtr)
-		waitFor(t, 60*time.Second, "the latency-sensitive pod to cache its file", func() bool {
+		wait.For(t, 60*time.Second, "the latency-sensitive pod to cache its file", func() bool {
 			return memStat(t, lsDir, "file") >= 190*mi
 		})
 		be := pod{name: "be-stream", uid: "00000000-0000-0000-0000-000000000202", qos: "besteffort",
@@ -133,14 +136,14 @@ func TestReconcilerV2(t *testing.T) {
 		hogID := r.runPod(hog)
 		r.runContainer(hogID, hog, container{name: "app", oomScoreAdj: 1000,
 			command: []string{"/bin/sh", "-c", "dd if=/dev/zero bs=1200M count=1 | sleep 3600"}})
-		waitFor(t, 60*time.Second, "node-pressure reclaim of the best-effort pod", func() bool {
-			return p.logged("reason=node-pressure", "pod=be-stream")
+		wait.For(t, 60*time.Second, "node-pressure reclaim of the best-effort pod", func() bool {
+			return p.log.HasLine("reason=node-pressure", "pod=be-stream")
 		})
 		time.Sleep(5 * time.Second)
 		if got := memStat(t, lsDir, "file"); got < 180*mi {
 			t.Errorf("latency-sensitive page cache fell to %d MiB of 200", got/mi)
 		}
-		if p.logged("reason=node-pressure", "pod=ls-cache") {
+		if p.log.HasLine("reason=node-pressure", "pod=ls-cache") {
 			t.Errorf("node-pressure reclaim took from the latency-sensitive pod before best-effort ran out")
 		}
 		r.removePod(hogID)
@@ -162,7 +165,7 @@ func TestReconcilerV2(t *testing.T) {
 			// read() would fault everything in before any throttling).
 			command: []string{"/bin/sh", "-c", "dd if=/dev/zero bs=64k count=2400 2>/dev/null | tail -c 157286400 >/dev/null"}})
 		dir := r.cgroupDir(ctr)
-		high := readCg(t, dir, "memory.high")
+		high := cgtest.Read(t, dir, "memory.high")
 		time.Sleep(15 * time.Second)
 		if exited(t, r, ctr) {
 			t.Fatalf("the allocation finished under memory.high %s without the guard: nothing to release", high)
@@ -172,8 +175,8 @@ func TestReconcilerV2(t *testing.T) {
 		// The plugin with the guard on takes over the stalled container.
 		p.stop()
 		p = r.startPlugin(fmt.Sprintf(reconcilerConfig, true))
-		waitFor(t, 90*time.Second, "the guard to release the container", func() bool { return exited(t, r, ctr) })
-		if !p.logged("memory.high guard: raised", "pod=stalled") {
+		wait.For(t, 90*time.Second, "the guard to release the container", func() bool { return exited(t, r, ctr) })
+		if !p.log.HasLine("memory.high guard: raised", "pod=stalled") {
 			t.Errorf("no guard raise in the plugin log")
 		}
 		r.removePod(id)
@@ -214,7 +217,7 @@ func dropCaches(t *testing.T) {
 // memStat reads one key of a cgroup's memory.stat.
 func memStat(t *testing.T, dir, key string) int64 {
 	t.Helper()
-	for _, line := range strings.Split(readCg(t, dir, "memory.stat"), "\n") {
+	for _, line := range strings.Split(cgtest.Read(t, dir, "memory.stat"), "\n") {
 		if k, v, ok := strings.Cut(line, " "); ok && k == key {
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil {
@@ -239,7 +242,7 @@ func (a stall) sub(b stall) stall { return stall{a.stall - b.stall, a.maxHits - 
 func readStall(t *testing.T, dir string) stall {
 	t.Helper()
 	var s stall
-	for _, line := range strings.Split(readCg(t, dir, "memory.pressure"), "\n") {
+	for _, line := range strings.Split(cgtest.Read(t, dir, "memory.pressure"), "\n") {
 		if strings.HasPrefix(line, "some ") {
 			for _, f := range strings.Fields(line) {
 				if v, ok := strings.CutPrefix(f, "total="); ok {
@@ -249,7 +252,7 @@ func readStall(t *testing.T, dir string) stall {
 			}
 		}
 	}
-	for _, line := range strings.Split(readCg(t, dir, "memory.events"), "\n") {
+	for _, line := range strings.Split(cgtest.Read(t, dir, "memory.events"), "\n") {
 		if v, ok := strings.CutPrefix(line, "max "); ok {
 			s.maxHits, _ = strconv.ParseInt(v, 10, 64)
 		}
@@ -260,7 +263,7 @@ func readStall(t *testing.T, dir string) stall {
 // pressureFullAvg10 reads the "full" avg10 of memory.pressure.
 func pressureFullAvg10(t *testing.T, dir string) float64 {
 	t.Helper()
-	for _, line := range strings.Split(readCg(t, dir, "memory.pressure"), "\n") {
+	for _, line := range strings.Split(cgtest.Read(t, dir, "memory.pressure"), "\n") {
 		if strings.HasPrefix(line, "full ") {
 			for _, f := range strings.Fields(line) {
 				if v, ok := strings.CutPrefix(f, "avg10="); ok {

@@ -4,10 +4,12 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"nri-memqos/test/internal/cgtest"
+	"nri-memqos/test/internal/wait"
 )
 
 const (
@@ -20,8 +22,6 @@ const (
 	// e2eConfig is the configuration of the plugin under test: the defaults.
 	e2eConfig = "cgroupVersion: auto\n"
 )
-
-func itoa(v int64) string { return strconv.FormatInt(v, 10) }
 
 // classPod is a pod opted into class with a 256Mi request annotation.
 func classPod(name, uid, qos, class string) pod {
@@ -82,20 +82,20 @@ func TestScenarios(t *testing.T) {
 		beCtr := r.runContainer(bePod, be, container{name: "app", oomScoreAdj: 1000})
 		// best-effort: no request, no limit: memory.high from node memory
 		// by KEP-2570, floor(0.8 * MemTotal / page) * page.
-		beHigh := int64(math.Floor(0.8*float64(memTotal(t)))) / pageSize * pageSize
+		beHigh := int64(math.Floor(0.8*float64(cgtest.Meminfo(t, "MemTotal")))) / pageSize * pageSize
 
 		if e.version == 2 {
-			expectFiles(t, r.cgroupDir(lsCtr), map[string]string{
-				"memory.min": itoa(request), "memory.low": "0", "memory.high": "max",
-				"memory.max": itoa(limit), "memory.swap.max": "0", "memory.oom.group": "0",
+			cgtest.CheckFiles(t, r.cgroupDir(lsCtr), map[string]string{
+				"memory.min": cgtest.Itoa(request), "memory.low": "0", "memory.high": "max",
+				"memory.max": cgtest.Itoa(limit), "memory.swap.max": "0", "memory.oom.group": "0",
 			})
-			expectFiles(t, r.cgroupDir(buCtr), map[string]string{
+			cgtest.CheckFiles(t, r.cgroupDir(buCtr), map[string]string{
 				// floor((256Mi + 0.9*(512Mi-256Mi)) / 4096) * 4096
-				"memory.min": "0", "memory.low": itoa(request), "memory.high": "510025728",
-				"memory.max": itoa(limit), "memory.oom.group": "0",
+				"memory.min": "0", "memory.low": cgtest.Itoa(request), "memory.high": "510025728",
+				"memory.max": cgtest.Itoa(limit), "memory.oom.group": "0",
 			})
-			expectFiles(t, r.cgroupDir(beCtr), map[string]string{
-				"memory.min": "0", "memory.low": "0", "memory.high": itoa(beHigh),
+			cgtest.CheckFiles(t, r.cgroupDir(beCtr), map[string]string{
+				"memory.min": "0", "memory.low": "0", "memory.high": cgtest.Itoa(beHigh),
 				"memory.max": "max", "memory.oom.group": "1",
 			})
 			// Every ancestor protects at least what was promised below it.
@@ -109,24 +109,24 @@ func TestScenarios(t *testing.T) {
 				{"/kubepods/burstable/pod" + bu.uid, 0, request},
 			} {
 				dir := memoryDir(2, a.rel)
-				if got := readCgInt(t, dir, "memory.min"); got < a.min {
+				if got := cgtest.ReadInt(t, dir, "memory.min"); got < a.min {
 					t.Errorf("%s memory.min = %d; want at least %d", a.rel, got, a.min)
 				}
-				if got := readCgInt(t, dir, "memory.low"); got < a.low {
+				if got := cgtest.ReadInt(t, dir, "memory.low"); got < a.low {
 					t.Errorf("%s memory.low = %d; want at least %d", a.rel, got, a.low)
 				}
 			}
 		} else {
-			expectFiles(t, r.cgroupDir(lsCtr), map[string]string{
-				"memory.limit_in_bytes": itoa(limit), "memory.soft_limit_in_bytes": itoa(request), "memory.swappiness": "0",
+			cgtest.CheckFiles(t, r.cgroupDir(lsCtr), map[string]string{
+				"memory.limit_in_bytes": cgtest.Itoa(limit), "memory.soft_limit_in_bytes": cgtest.Itoa(request), "memory.swappiness": "0",
 			})
-			expectFiles(t, r.cgroupDir(buCtr), map[string]string{
-				"memory.limit_in_bytes": itoa(limit), "memory.soft_limit_in_bytes": itoa(request),
+			cgtest.CheckFiles(t, r.cgroupDir(buCtr), map[string]string{
+				"memory.limit_in_bytes": cgtest.Itoa(limit), "memory.soft_limit_in_bytes": cgtest.Itoa(request),
 				"memory.swappiness": baseline["memory.swappiness"],
 			})
 			// best-effort protects nothing: soft limit 0, so the kernel's
 			// global reclaim takes from it before protected containers.
-			expectFiles(t, r.cgroupDir(beCtr), map[string]string{
+			cgtest.CheckFiles(t, r.cgroupDir(beCtr), map[string]string{
 				"memory.limit_in_bytes": v1Unlimited, "memory.soft_limit_in_bytes": "0",
 				"memory.swappiness": baseline["memory.swappiness"],
 			})
@@ -154,13 +154,13 @@ func TestScenarios(t *testing.T) {
 				labels: map[string]string{"memqos.nri.io/class": "burstable"}}
 			id := r.runPod(kp)
 			ctr := r.runContainer(id, kp, container{name: "app", limit: limit, oomScoreAdj: 900,
-				unified: map[string]string{"memory.min": itoa(128 * mi), "memory.high": itoa(400 * mi)}})
-			expectFiles(t, r.cgroupDir(ctr), map[string]string{
-				"memory.min": itoa(128 * mi), // kubelet's, not owned by the class
-				"memory.low": itoa(128 * mi), // request read from kubelet's memory.min
+				unified: map[string]string{"memory.min": cgtest.Itoa(128 * mi), "memory.high": cgtest.Itoa(400 * mi)}})
+			cgtest.CheckFiles(t, r.cgroupDir(ctr), map[string]string{
+				"memory.min": cgtest.Itoa(128 * mi), // kubelet's, not owned by the class
+				"memory.low": cgtest.Itoa(128 * mi), // request read from kubelet's memory.min
 				// floor((128Mi + 0.9*(512Mi-128Mi)) / 4096) * 4096, replacing kubelet's 400Mi
 				"memory.high": "496603136",
-				"memory.max":  itoa(limit),
+				"memory.max":  cgtest.Itoa(limit),
 			})
 			r.removePod(id)
 		})
@@ -184,12 +184,12 @@ func TestScenarios(t *testing.T) {
 		good := classPod("good", "00000000-0000-0000-0000-0000000000d2", "burstable", "latency-sensitive")
 		gid := r.runPod(good)
 		ctr := r.runContainer(gid, good, container{name: "app", limit: limit, oomScoreAdj: 900})
-		want := itoa(request)
+		want := cgtest.Itoa(request)
 		file := "memory.min"
 		if e.version == 1 {
 			file = "memory.soft_limit_in_bytes"
 		}
-		expectFiles(t, r.cgroupDir(ctr), map[string]string{file: want})
+		cgtest.CheckFiles(t, r.cgroupDir(ctr), map[string]string{file: want})
 		r.removePod(gid)
 	})
 
@@ -200,30 +200,30 @@ func TestScenarios(t *testing.T) {
 			// kernel refuses a memory limit above it: shrink instead.
 			newLimit = 384 * mi
 		}
-		r.mustCrictl("update", "--memory", itoa(newLimit), buCtr)
+		r.mustCrictl("update", "--memory", cgtest.Itoa(newLimit), buCtr)
 		dir := r.cgroupDir(buCtr)
 		if e.version == 2 {
-			expectFiles(t, dir, map[string]string{
+			cgtest.CheckFiles(t, dir, map[string]string{
 				// floor((256Mi + 0.9*(1Gi-256Mi)) / 4096) * 4096
-				"memory.max": itoa(newLimit), "memory.high": "993210368", "memory.low": itoa(request),
+				"memory.max": cgtest.Itoa(newLimit), "memory.high": "993210368", "memory.low": cgtest.Itoa(request),
 			})
 		} else {
-			expectFiles(t, dir, map[string]string{
-				"memory.limit_in_bytes": itoa(newLimit), "memory.soft_limit_in_bytes": itoa(request),
+			cgtest.CheckFiles(t, dir, map[string]string{
+				"memory.limit_in_bytes": cgtest.Itoa(newLimit), "memory.soft_limit_in_bytes": cgtest.Itoa(request),
 			})
 		}
 	})
 
 	t.Run("plugin restart repairs drift", func(t *testing.T) {
 		dir := r.cgroupDir(buCtr)
-		file, want := "memory.soft_limit_in_bytes", itoa(request)
+		file, want := "memory.soft_limit_in_bytes", cgtest.Itoa(request)
 		if e.version == 2 {
 			file, want = "memory.high", "993210368" // after the resize
 		}
-		if got := readCg(t, dir, file); got != want {
+		if got := cgtest.Read(t, dir, file); got != want {
 			t.Fatalf("%s = %s before the restart; want %s", file, got, want)
 		}
-		p.kill()
+		p.Kill()
 		drift := "-1"
 		if e.version == 2 {
 			drift = "max"
@@ -231,11 +231,11 @@ func TestScenarios(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(dir, file), []byte(drift), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if got := readCg(t, dir, file); got == want {
+		if got := cgtest.Read(t, dir, file); got == want {
 			t.Fatalf("drift not applied: %s still %s", file, got)
 		}
 		p = r.startPlugin(e2eConfig)
-		waitFor(t, 20*time.Second, file+" to be repaired", func() bool { return readCg(t, dir, file) == want })
+		wait.For(t, 20*time.Second, file+" to be repaired", func() bool { return cgtest.Read(t, dir, file) == want })
 	})
 
 	t.Run("containerd restart: plugin reconnects", func(t *testing.T) {
@@ -248,7 +248,7 @@ func TestScenarios(t *testing.T) {
 		if e.version == 1 {
 			file = "memory.soft_limit_in_bytes"
 		}
-		expectFiles(t, r.cgroupDir(ctr), map[string]string{file: itoa(request)})
+		cgtest.CheckFiles(t, r.cgroupDir(ctr), map[string]string{file: cgtest.Itoa(request)})
 		r.removePod(id)
 	})
 
@@ -276,14 +276,14 @@ func TestScenarios(t *testing.T) {
 		gp := pod{name: "prereg", uid: "00000000-0000-0000-0000-0000000000f1", qos: "guaranteed",
 			labels: map[string]string{"memqos.nri.io/class": "latency-sensitive"}}
 		var ctr string
-		waitFor(t, 30*time.Second, "the pre-registered plugin to serve", func() bool {
+		wait.For(t, 30*time.Second, "the pre-registered plugin to serve", func() bool {
 			id := r.runPod(gp)
 			ctr = r.runContainer(id, gp, container{name: "app", limit: limit, oomScoreAdj: -997})
 			file := "memory.min"
 			if e.version == 1 {
 				file = "memory.soft_limit_in_bytes"
 			}
-			if readCg(t, r.cgroupDir(ctr), file) == itoa(limit/2) {
+			if cgtest.Read(t, r.cgroupDir(ctr), file) == cgtest.Itoa(limit/2) {
 				return true
 			}
 			r.removePod(id)

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"nri-memqos/test/internal/cgtest"
 )
 
 // kubeletUnified is what kubelet may already have put in a container's
@@ -69,7 +71,7 @@ func TestCreateV2Classes(t *testing.T) {
 			uid:         "6e1a7b63-8d2f-4a1b-8b2c-3d4e5f6a7b8c",
 			annotations: map[string]string{annRequest: "256Mi"},
 			kubelet:     kubeletUnified,
-			want:        map[string]string{"memory.low": "268435456", "memory.high": itoa(burstableHigh512Mi)},
+			want:        map[string]string{"memory.low": "268435456", "memory.high": cgtest.Itoa(burstableHigh512Mi)},
 			resolved:    "268435456",
 			ancMin:      "0", ancLow: "268435456",
 		},
@@ -79,7 +81,7 @@ func TestCreateV2Classes(t *testing.T) {
 			class:    "best-effort",
 			uid:      "7f2b8c74-9e3a-4b2c-9c3d-4e5f6a7b8c9d",
 			kubelet:  map[string]string{"cpu.weight": "79"},
-			want:     map[string]string{"memory.high": itoa(bestEffortHigh512Mi), "memory.oom.group": "1"},
+			want:     map[string]string{"memory.high": cgtest.Itoa(bestEffortHigh512Mi), "memory.oom.group": "1"},
 			resolved: "0",
 			ancMin:   "0", ancLow: "0",
 		},
@@ -185,11 +187,11 @@ func TestInvalidAnnotation(t *testing.T) {
 	e.runPod(good)
 	rsp := e.mustCreate(good, newContainer(good, "web", goodID, limit512Mi, kubeletUnified))
 	checkMap(t, "unified keys of the adjustment", rsp.GetAdjust().GetLinux().GetResources().GetUnified(),
-		map[string]string{"memory.low": "268435456", "memory.high": itoa(burstableHigh512Mi)})
+		map[string]string{"memory.low": "268435456", "memory.high": cgtest.Itoa(burstableHigh512Mi)})
 	checkMap(t, "annotations of the adjustment", rsp.GetAdjust().GetAnnotations(), map[string]string{annResolved: "268435456"})
 	checkFiles(t, e.ancestorFiles(goodUID, "0", "268435456", "0", "268435456"))
-	if p.exited() {
-		t.Errorf("plugin exited: %v", p.waitErr)
+	if p.Exited() {
+		t.Errorf("plugin exited: %v", p.Err())
 	}
 }
 
@@ -213,7 +215,7 @@ func TestCreateV2SystemdDriver(t *testing.T) {
 		return m
 	}
 	for path := range files("") {
-		writeFile(t, path, "0\n")
+		cgtest.Write(t, path, "0\n")
 	}
 	pod := newPod("ls-systemd", uid, true, map[string]string{labelClass: "latency-sensitive"}, map[string]string{annRequest: "256Mi"})
 	ctr := newContainer(pod, "app", id, limit512Mi, kubeletUnified)

@@ -1,8 +1,8 @@
 package integration
 
 import (
-	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -11,8 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -21,6 +19,11 @@ import (
 	"github.com/containerd/nri/pkg/api"
 	"github.com/sirupsen/logrus"
 	"google.golang.org/protobuf/proto"
+
+	"nri-memqos/test/internal/cgtest"
+	"nri-memqos/test/internal/logbuf"
+	"nri-memqos/test/internal/nritest"
+	"nri-memqos/test/internal/proc"
 )
 
 // Values the tests use, and the expected numbers computed by hand from the
@@ -61,43 +64,6 @@ const (
 	v1SwappinessDefault = "60"
 )
 
-func itoa(v int64) string { return strconv.FormatInt(v, 10) }
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// syncEvent is one call of the runtime's syncFn.
-type syncEvent struct {
-	pods, ctrs int
-	updates    []*api.ContainerUpdate
-	err        error
-}
-
-// nriInstance is one adaptation (one "runtime process lifetime").
-type nriInstance struct {
-	r     *adaptation.Adaptation
-	calls atomic.Int32
-	// pre receives the syncFn call made by Start() for pre-registered
-	// plugins; syncC receives the calls for external plugins.
-	pre   chan syncEvent
-	syncC chan syncEvent
-}
-
 // env is the world of one test: a short temporary directory holding the NRI
 // socket, plugin and config dirs and the fake cgroup tree; the runtime's
 // pods and containers, which outlive adaptation restarts; the running
@@ -105,19 +71,12 @@ type nriInstance struct {
 type env struct {
 	t          *testing.T
 	dir        string
-	sock       string
-	pluginDir  string
-	confDir    string
+	paths      nritest.Paths
 	cgRoot     string
-	runtimeLog *syncBuffer
+	runtimeLog *logbuf.Buffer
 
-	mu      sync.Mutex
-	pods    map[string]*api.PodSandbox
-	ctrs    map[string]*api.Container
-	created int64
-	updates [][]*api.ContainerUpdate
-
-	nri     *nriInstance
+	store   *nritest.Store
+	nri     *nritest.Runtime
 	plugins int
 }
 
@@ -129,21 +88,20 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
+	paths, err := nritest.Layout(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
 	e := &env{
 		t:          t,
 		dir:        dir,
-		sock:       filepath.Join(dir, "nri.sock"),
-		pluginDir:  filepath.Join(dir, "plugins"),
-		confDir:    filepath.Join(dir, "conf.d"),
+		paths:      paths,
 		cgRoot:     filepath.Join(dir, "cg"),
-		runtimeLog: &syncBuffer{},
-		pods:       map[string]*api.PodSandbox{},
-		ctrs:       map[string]*api.Container{},
+		runtimeLog: &logbuf.Buffer{},
+		store:      nritest.NewStore(),
 	}
-	for _, d := range []string{e.pluginDir, e.confDir, e.cgRoot} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
+	if err := os.MkdirAll(e.cgRoot, 0o755); err != nil {
+		t.Fatal(err)
 	}
 	logrus.SetOutput(e.runtimeLog)
 	logrus.SetLevel(logrus.InfoLevel)
@@ -171,39 +129,11 @@ func (e *env) writeConfig(name string, version int, extra string) string {
 // startNRI creates and starts a new adaptation on the env's socket.
 func (e *env) startNRI() error {
 	e.t.Helper()
-	in := &nriInstance{pre: make(chan syncEvent, 1), syncC: make(chan syncEvent, 64)}
-	syncFn := func(ctx context.Context, cb adaptation.SyncCB) error {
-		pods, ctrs := e.snapshot()
-		updates, err := cb(ctx, pods, ctrs)
-		ev := syncEvent{pods: len(pods), ctrs: len(ctrs), updates: updates, err: err}
-		// Start() calls syncFn exactly once, for the pre-registered
-		// plugins, before it listens for external ones.
-		if in.calls.Add(1) == 1 {
-			in.pre <- ev
-		} else {
-			in.syncC <- ev
-		}
-		return err
-	}
-	updateFn := func(_ context.Context, u []*api.ContainerUpdate) ([]*api.ContainerUpdate, error) {
-		e.mu.Lock()
-		e.updates = append(e.updates, u)
-		e.mu.Unlock()
-		return nil, nil
-	}
-	r, err := adaptation.New("containerd", "v2.1.0", syncFn, updateFn,
-		adaptation.WithSocketPath(e.sock),
-		adaptation.WithPluginPath(e.pluginDir),
-		adaptation.WithPluginConfigPath(e.confDir),
-	)
+	r, err := nritest.Start(e.paths, e.store)
 	if err != nil {
 		return err
 	}
-	if err := r.Start(); err != nil {
-		return err
-	}
-	in.r = r
-	e.nri = in
+	e.nri = r
 	return nil
 }
 
@@ -216,48 +146,41 @@ func (e *env) mustStartNRI() {
 
 func (e *env) stopNRI() {
 	if e.nri != nil {
-		e.nri.r.Stop()
+		e.nri.Stop()
 		e.nri = nil
 	}
 }
 
 // preSync returns the syncFn call Start() made for pre-registered plugins.
-func (e *env) preSync() syncEvent {
+func (e *env) preSync() nritest.SyncEvent {
 	e.t.Helper()
-	select {
-	case ev := <-e.nri.pre:
-		return ev
-	default:
+	ev, ok := e.nri.PreSync()
+	if !ok {
 		e.t.Fatal("Start() did not call syncFn for pre-registered plugins")
-		return syncEvent{}
 	}
+	return ev
 }
 
 // waitSync waits until an external plugin has synchronized with the current
 // adaptation (not counting the syncFn call of Start) and is registered. p,
 // when not nil, is the plugin process expected to do so: its exit fails the
 // test at once.
-func (e *env) waitSync(p *pluginProc) syncEvent {
+func (e *env) waitSync(p *pluginProc) nritest.SyncEvent {
 	e.t.Helper()
 	var exited <-chan struct{}
 	if p != nil {
-		exited = p.done
+		exited = p.Done()
 	}
-	select {
-	case ev := <-e.nri.syncC:
-		if ev.err != nil {
-			e.t.Fatalf("plugin synchronization failed: %v", ev.err)
-		}
-		// The adaptation registers the plugin after syncFn returns,
-		// holding the plugin-sync lock meanwhile: wait for it.
-		e.nri.r.BlockPluginSync().Unblock()
-		return ev
-	case <-exited:
-		e.t.Fatalf("plugin exited before synchronizing: %v", p.waitErr)
-	case <-time.After(waitTimeout):
+	ev, err := e.nri.WaitSync(exited, waitTimeout)
+	switch {
+	case errors.Is(err, nritest.ErrExited):
+		e.t.Fatalf("plugin exited before synchronizing: %v", p.Err())
+	case errors.Is(err, nritest.ErrTimeout):
 		e.t.Fatalf("no plugin synchronized within %v", waitTimeout)
+	case ev.Err != nil:
+		e.t.Fatalf("plugin synchronization failed: %v", ev.Err)
 	}
-	return syncEvent{}
+	return ev
 }
 
 // dropConnections shuts down every connection the adaptation accepted on
@@ -279,7 +202,7 @@ func (e *env) dropConnections() int {
 		if err != nil {
 			continue
 		}
-		if ua, ok := sa.(*syscall.SockaddrUnix); ok && ua.Name == e.sock {
+		if ua, ok := sa.(*syscall.SockaddrUnix); ok && ua.Name == e.paths.Socket {
 			if err := syscall.Shutdown(fd, syscall.SHUT_RDWR); err == nil {
 				n++
 			}
@@ -288,12 +211,10 @@ func (e *env) dropConnections() int {
 	return n
 }
 
-// pluginProc is a plugin process started by the test.
+// pluginProc is a plugin process started by the test, with its output.
 type pluginProc struct {
-	cmd     *exec.Cmd
-	log     *syncBuffer
-	done    chan struct{}
-	waitErr error
+	*proc.Process
+	log *logbuf.Buffer
 }
 
 // stateDir is where the env's plugins keep their state across restarts
@@ -303,54 +224,25 @@ func (e *env) stateDir() string { return filepath.Join(e.dir, "state") }
 // startPlugin starts the plugin binary as an external plugin.
 func (e *env) startPlugin(config string, extra ...string) *pluginProc {
 	e.t.Helper()
-	args := append([]string{"-socket", e.sock, "-config", config, "-log-level", "debug", "-state-dir", e.stateDir()}, extra...)
-	p := &pluginProc{cmd: exec.Command(pluginBin, args...), log: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
-	if err := p.cmd.Start(); err != nil {
+	args := append([]string{"-socket", e.paths.Socket, "-config", config, "-log-level", "debug", "-state-dir", e.stateDir()}, extra...)
+	cmd := exec.Command(pluginBin, args...)
+	log := &logbuf.Buffer{}
+	cmd.Stdout, cmd.Stderr = log, log
+	pr, err := proc.Start(cmd)
+	if err != nil {
 		e.t.Fatalf("starting the plugin: %v", err)
 	}
-	go func() {
-		p.waitErr = p.cmd.Wait()
-		close(p.done)
-	}()
+	p := &pluginProc{Process: pr, log: log}
 	e.plugins++
 	n := e.plugins
 	e.t.Cleanup(func() {
-		p.stop()
+		// Gracefully, killing it if it does not stop.
+		p.Stop(3 * time.Second)
 		if e.t.Failed() {
-			e.t.Logf("plugin #%d (pid %d, %v) log:\n%s", n, p.cmd.Process.Pid, p.waitErr, p.log)
+			e.t.Logf("plugin #%d (pid %d, %v) log:\n%s", n, p.Pid(), p.Err(), p.log)
 		}
 	})
 	return p
-}
-
-func (p *pluginProc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// stop stops the plugin gracefully, killing it if it does not stop.
-func (p *pluginProc) stop() {
-	if p.exited() {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(3 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-// kill kills the plugin (SIGKILL) and waits for it to exit.
-func (p *pluginProc) kill() {
-	_ = p.cmd.Process.Kill()
-	<-p.done
 }
 
 //
@@ -406,48 +298,24 @@ func ctx(t *testing.T) context.Context {
 	return c
 }
 
-// snapshot returns the pods and containers the runtime knows, for syncFn.
-func (e *env) snapshot() ([]*api.PodSandbox, []*api.Container) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	var pods []*api.PodSandbox
-	for _, p := range e.pods {
-		pods = append(pods, clonePod(p))
-	}
-	var ctrs []*api.Container
-	for _, c := range e.ctrs {
-		ctrs = append(ctrs, cloneCtr(c))
-	}
-	slices.SortFunc(ctrs, func(a, b *api.Container) int { return int(a.CreatedAt - b.CreatedAt) })
-	return pods, ctrs
-}
-
 func (e *env) runPod(pod *api.PodSandbox) {
 	e.t.Helper()
-	if err := e.nri.r.RunPodSandbox(ctx(e.t), &adaptation.RunPodSandboxRequest{Pod: clonePod(pod)}); err != nil {
+	if err := e.nri.RunPod(ctx(e.t), clonePod(pod)); err != nil {
 		e.t.Fatalf("RunPodSandbox %s: %v", pod.Name, err)
 	}
-	e.mu.Lock()
-	e.pods[pod.Id] = clonePod(pod)
-	e.mu.Unlock()
 }
 
 // create relays CreateContainer; on success the runtime records the
 // container as the adjustment left it (annotations, unified, limit).
 func (e *env) create(pod *api.PodSandbox, ctr *api.Container) (*adaptation.CreateContainerResponse, error) {
 	e.t.Helper()
-	rsp, err := e.nri.r.CreateContainer(ctx(e.t), &adaptation.CreateContainerRequest{Pod: clonePod(pod), Container: cloneCtr(ctr)})
+	rsp, err := e.nri.CreateContainer(ctx(e.t), &adaptation.CreateContainerRequest{Pod: clonePod(pod), Container: cloneCtr(ctr)})
 	if err != nil {
 		return nil, err
 	}
 	c := cloneCtr(ctr)
-	adjustContainer(c, rsp.GetAdjust())
-	c.State = api.ContainerState_CONTAINER_CREATED
-	e.mu.Lock()
-	e.created++
-	c.CreatedAt = e.created
-	e.ctrs[c.Id] = c
-	e.mu.Unlock()
+	nritest.Adjust(c, rsp.GetAdjust())
+	e.store.AddCreated(c)
 	return rsp, nil
 }
 
@@ -460,102 +328,46 @@ func (e *env) mustCreate(pod *api.PodSandbox, ctr *api.Container) *adaptation.Cr
 	return rsp
 }
 
-// adjustContainer records an adjustment in the runtime's view of c.
-func adjustContainer(c *api.Container, adj *api.ContainerAdjustment) {
-	for k, v := range adj.GetAnnotations() {
-		if _, marked := api.IsMarkedForRemoval(k); marked {
-			continue
-		}
-		if c.Annotations == nil {
-			c.Annotations = map[string]string{}
-		}
-		c.Annotations[k] = v
-	}
-	res := adj.GetLinux().GetResources()
-	if u := res.GetUnified(); len(u) > 0 {
-		if c.Linux.Resources.Unified == nil {
-			c.Linux.Resources.Unified = map[string]string{}
-		}
-		maps.Copy(c.Linux.Resources.Unified, u)
-	}
-	if l := res.GetMemory().GetLimit(); l != nil {
-		if c.Linux.Resources.Memory == nil {
-			c.Linux.Resources.Memory = &api.LinuxMemory{}
-		}
-		c.Linux.Resources.Memory.Limit = api.Int64(l.GetValue())
-	}
-}
-
 // lookup returns the runtime's pod and container for a container id.
 func (e *env) lookup(id string) (*api.PodSandbox, *api.Container) {
 	e.t.Helper()
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	c, ok := e.ctrs[id]
+	pod, c, ok := e.store.Lookup(id)
 	if !ok {
 		e.t.Fatalf("unknown container %s", id)
 	}
-	return clonePod(e.pods[c.PodSandboxId]), cloneCtr(c)
-}
-
-func (e *env) setState(id string, s api.ContainerState) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.ctrs[id].State = s
+	return pod, c
 }
 
 func (e *env) start(id string) {
 	e.t.Helper()
 	pod, c := e.lookup(id)
-	if err := e.nri.r.StartContainer(ctx(e.t), &adaptation.StartContainerRequest{Pod: pod, Container: c}); err != nil {
+	if err := e.nri.StartContainer(ctx(e.t), &adaptation.StartContainerRequest{Pod: pod, Container: c}); err != nil {
 		e.t.Fatalf("StartContainer %s: %v", id, err)
 	}
-	e.setState(id, api.ContainerState_CONTAINER_RUNNING)
+	e.store.SetState(id, api.ContainerState_CONTAINER_RUNNING)
 }
 
 func (e *env) stop(id string) {
 	e.t.Helper()
 	pod, c := e.lookup(id)
-	if _, err := e.nri.r.StopContainer(ctx(e.t), &adaptation.StopContainerRequest{Pod: pod, Container: c}); err != nil {
+	if _, err := e.nri.StopContainer(ctx(e.t), &adaptation.StopContainerRequest{Pod: pod, Container: c}); err != nil {
 		e.t.Fatalf("StopContainer %s: %v", id, err)
 	}
-	e.setState(id, api.ContainerState_CONTAINER_STOPPED)
+	e.store.SetState(id, api.ContainerState_CONTAINER_STOPPED)
 }
 
 func (e *env) remove(id string) {
 	e.t.Helper()
 	pod, c := e.lookup(id)
-	if err := e.nri.r.RemoveContainer(ctx(e.t), &adaptation.RemoveContainerRequest{Pod: pod, Container: c}); err != nil {
+	if err := e.nri.RemoveContainer(ctx(e.t), &adaptation.RemoveContainerRequest{Pod: pod, Container: c}); err != nil {
 		e.t.Fatalf("RemoveContainer %s: %v", id, err)
 	}
-	e.mu.Lock()
-	delete(e.ctrs, id)
-	e.mu.Unlock()
+	e.store.RemoveContainer(id)
 }
 
 //
 // The fake cgroup tree.
 //
-
-func writeFile(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// readValue returns the trimmed content of a file of the fake tree.
-func readValue(t *testing.T, path string) string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("reading %s: %v", path, err)
-	}
-	return strings.TrimSpace(string(b))
-}
 
 // v2Tree lays out <root>/kubepods/burstable/pod<uid>/<id>/ with memory.min
 // and memory.low holding "0\n" at each ancestor level (shared levels are
@@ -564,16 +376,11 @@ func (e *env) v2Tree(uid, id string) string {
 	e.t.Helper()
 	levels := []string{"kubepods", "kubepods/burstable", "kubepods/burstable/pod" + uid}
 	for _, l := range levels {
-		dir := filepath.Join(e.cgRoot, l)
-		for _, f := range []string{"memory.min", "memory.low"} {
-			if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
-				writeFile(e.t, filepath.Join(dir, f), "0\n")
-			}
-		}
+		cgtest.ZeroProtection(e.t, filepath.Join(e.cgRoot, l))
 	}
 	podDir := filepath.Join(e.cgRoot, levels[2])
 	// The container's own files are the runtime's business (unified).
-	writeFile(e.t, filepath.Join(podDir, id, "memory.max"), "max\n")
+	cgtest.Write(e.t, filepath.Join(podDir, id, "memory.max"), "max\n")
 	return podDir
 }
 
@@ -582,10 +389,10 @@ func (e *env) v2Tree(uid, id string) string {
 func (e *env) v1Tree(rel string, limit int64) string {
 	e.t.Helper()
 	dir := filepath.Join(e.cgRoot, "memory", rel)
-	writeFile(e.t, filepath.Join(dir, "memory.soft_limit_in_bytes"), v1SoftLimitDefault+"\n")
-	writeFile(e.t, filepath.Join(dir, "memory.swappiness"), v1SwappinessDefault+"\n")
-	writeFile(e.t, filepath.Join(dir, "memory.limit_in_bytes"), itoa(limit)+"\n")
-	writeFile(e.t, filepath.Join(dir, "memory.memsw.limit_in_bytes"), v1Unlimited+"\n")
+	cgtest.Write(e.t, filepath.Join(dir, "memory.soft_limit_in_bytes"), v1SoftLimitDefault+"\n")
+	cgtest.Write(e.t, filepath.Join(dir, "memory.swappiness"), v1SwappinessDefault+"\n")
+	cgtest.Write(e.t, filepath.Join(dir, "memory.limit_in_bytes"), cgtest.Itoa(limit)+"\n")
+	cgtest.Write(e.t, filepath.Join(dir, "memory.memsw.limit_in_bytes"), v1Unlimited+"\n")
 	return dir
 }
 
@@ -601,11 +408,7 @@ func (e *env) ancestors(uid string) map[string]string {
 // checkFiles asserts the content of files: want maps path to value.
 func checkFiles(t *testing.T, want map[string]string) {
 	t.Helper()
-	for _, path := range slices.Sorted(maps.Keys(want)) {
-		if got := readValue(t, path); got != want[path] {
-			t.Errorf("%s = %q, want %q", path, got, want[path])
-		}
-	}
+	cgtest.CheckFiles(t, "", want)
 }
 
 // checkMap asserts a string map exactly.

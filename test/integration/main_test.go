@@ -4,11 +4,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 
 	"github.com/sirupsen/logrus"
+
+	"nri-memqos/test/internal/gobuild"
 )
 
 // pluginBin is the plugin binary built once by TestMain.
@@ -26,15 +26,9 @@ func runTests(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 
-	goTool, err := exec.LookPath("go")
+	pluginBin, err = gobuild.Binary(dir, "nri-memqos", "nri-memqos/plugin")
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "integration: go tool not found: %v\n", err)
-		return 1
-	}
-	pluginBin = filepath.Join(dir, "nri-memqos")
-	build := exec.Command(goTool, "build", "-o", pluginBin, "nri-memqos/plugin")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "integration: failed to build the plugin: %v\n%s", err, out)
+		fmt.Fprintf(os.Stderr, "integration: failed to build the plugin: %v\n", err)
 		return 1
 	}
 

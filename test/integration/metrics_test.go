@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"maps"
@@ -9,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -19,6 +17,9 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"nri-memqos/test/internal/cgtest"
+	"nri-memqos/test/internal/wait"
 )
 
 // metric family names, without the nri_memqos_ prefix.
@@ -49,24 +50,6 @@ func freeAddr(t *testing.T) string {
 	addr := l.Addr().String()
 	l.Close()
 	return addr
-}
-
-// poll calls cond every 20ms until it returns "" or timeout passed; then it
-// reports cond's last complaint as an error and returns false.
-func poll(t *testing.T, timeout time.Duration, cond func() string) bool {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		msg := cond()
-		if msg == "" {
-			return true
-		}
-		if time.Now().After(deadline) {
-			t.Errorf("still after %v: %s", timeout, msg)
-			return false
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // get fetches url and returns status and body.
@@ -176,29 +159,6 @@ func ctrLabels(w workload, extra ...string) map[string]string {
 	return m
 }
 
-// memTotal reads MemTotal from /proc/meminfo, in bytes.
-func memTotal(t *testing.T) int64 {
-	t.Helper()
-	f, err := os.Open("/proc/meminfo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		fields := strings.Fields(s.Text())
-		if len(fields) >= 2 && fields[0] == "MemTotal:" {
-			kb, err := strconv.ParseInt(fields[1], 10, 64)
-			if err != nil {
-				t.Fatalf("/proc/meminfo: %q", s.Text())
-			}
-			return kb * 1024
-		}
-	}
-	t.Fatal("/proc/meminfo has no MemTotal")
-	return 0
-}
-
 // memEvents are the counters of a fake memory.events file.
 type memEvents struct{ high, max, oom, oomKill int }
 
@@ -212,7 +172,7 @@ func (e *env) ctrDir(uid, id string) string {
 func replaceFile(t *testing.T, path, content string) {
 	t.Helper()
 	tmp := path + ".new"
-	writeFile(t, tmp, content)
+	cgtest.Write(t, tmp, content)
 	if err := os.Rename(tmp, path); err != nil {
 		t.Fatal(err)
 	}
@@ -233,9 +193,9 @@ func (e *env) deployRunning(t *testing.T, w workload, usage int64) {
 	t.Helper()
 	dir := e.ctrDir(w.uid, w.id)
 	for k, v := range w.want {
-		writeFile(t, filepath.Join(dir, k), v+"\n")
+		cgtest.Write(t, filepath.Join(dir, k), v+"\n")
 	}
-	writeFile(t, filepath.Join(dir, "memory.current"), itoa(usage)+"\n")
+	cgtest.Write(t, filepath.Join(dir, "memory.current"), cgtest.Itoa(usage)+"\n")
 	e.writeEvents(w.uid, w.id, memEvents{})
 	e.deploy(t, w)
 }
@@ -267,7 +227,7 @@ func TestMetricsEndpoint(t *testing.T) {
 		name: "bu", uid: "d1b2c3d4-0002-4000-8000-000000000002", id: "ctr-bu",
 		labels: map[string]string{labelClass: "burstable"}, annotations: map[string]string{annRequest: "256Mi"},
 		kubelet: kubeletUnified,
-		want:    map[string]string{"memory.low": "268435456", "memory.high": itoa(burstableHigh512Mi)},
+		want:    map[string]string{"memory.low": "268435456", "memory.high": cgtest.Itoa(burstableHigh512Mi)},
 	}
 	// Far below every watermark and the guard's threshold: the reconciler
 	// only reads.
@@ -277,7 +237,7 @@ func TestMetricsEndpoint(t *testing.T) {
 
 	// The reconciler has ticked over both containers once usage shows.
 	var fams map[string]*dto.MetricFamily
-	poll(t, waitTimeout, func() string {
+	wait.Until(t, waitTimeout, func() string {
 		var err error
 		if fams, err = scrape(addr); err != nil {
 			return err.Error()
@@ -315,7 +275,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	}
 	// Node-wide protection.
 	checkSample(t, fams, famPromised, map[string]string{}, 268435456)
-	checkSample(t, fams, famCap, map[string]string{}, float64(int64(0.75*float64(memTotal(t)))))
+	checkSample(t, fams, famCap, map[string]string{}, float64(int64(0.75*float64(cgtest.Meminfo(t, "MemTotal")))))
 
 	for fam, typ := range map[string]dto.MetricType{
 		famMin: dto.MetricType_GAUGE, famLow: dto.MetricType_GAUGE, famHigh: dto.MetricType_GAUGE, famUsage: dto.MetricType_GAUGE,
@@ -347,7 +307,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	// The kernel counts memory events: the next tick turns them into the
 	// counters.
 	e.writeEvents(ls.uid, ls.id, memEvents{high: 3, max: 2, oom: 1, oomKill: 1})
-	poll(t, waitTimeout, func() string {
+	wait.Until(t, waitTimeout, func() string {
 		fams, err := scrape(addr)
 		if err != nil {
 			return err.Error()
@@ -377,8 +337,8 @@ func TestMetricsEndpoint(t *testing.T) {
 	// repair writes it back and counts it.
 	lowFile := filepath.Join(e.ctrDir(bu.uid, bu.id), "memory.low")
 	replaceFile(t, lowFile, "0\n")
-	poll(t, waitTimeout, func() string {
-		if got := readValue(t, lowFile); got != "268435456" {
+	wait.Until(t, waitTimeout, func() string {
+		if got := cgtest.Read(t, lowFile); got != "268435456" {
 			return fmt.Sprintf("%s = %q, want the drift repair to restore 268435456", lowFile, got)
 		}
 		fams, err := scrape(addr)
@@ -404,7 +364,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	if n := e.dropConnections(); n == 0 {
 		t.Fatal("found no plugin connection of the stopped adaptation to drop")
 	}
-	poll(t, waitTimeout, func() string {
+	wait.Until(t, waitTimeout, func() string {
 		code, body, err := get("http://" + addr + "/readyz")
 		if err != nil {
 			return err.Error()
@@ -417,8 +377,8 @@ func TestMetricsEndpoint(t *testing.T) {
 	if code, body, err := get("http://" + addr + "/healthz"); err != nil || code != http.StatusOK || strings.TrimSpace(body) != "ok" {
 		t.Errorf("/healthz without a runtime = %d %q (%v), want 200 \"ok\"", code, body, err)
 	}
-	if p.exited() {
-		t.Fatalf("plugin exited: %v", p.waitErr)
+	if p.Exited() {
+		t.Fatalf("plugin exited: %v", p.Err())
 	}
 
 	// The runtime is back: ready again once synchronized.
@@ -456,8 +416,8 @@ func (e *env) replaceConfig(path string, version int, extra string) {
 func waitLog(t *testing.T, p *pluginProc, n int, words ...string) (string, bool) {
 	t.Helper()
 	var last string
-	ok := poll(t, waitTimeout, func() string {
-		lines := logLines(p, words...)
+	ok := wait.Until(t, waitTimeout, func() string {
+		lines := p.log.LinesWith(words...)
 		if len(lines) > n {
 			last = lines[len(lines)-1]
 			return ""
@@ -465,17 +425,6 @@ func waitLog(t *testing.T, p *pluginProc, n int, words ...string) (string, bool)
 		return fmt.Sprintf("plugin log has %d lines with %q, want more than %d", len(lines), words, n)
 	})
 	return last, ok
-}
-
-// logLines returns the plugin's log lines that contain every one of words.
-func logLines(p *pluginProc, words ...string) []string {
-	var out []string
-	for _, l := range strings.Split(p.log.String(), "\n") {
-		if !slices.ContainsFunc(words, func(w string) bool { return !strings.Contains(l, w) }) {
-			out = append(out, l)
-		}
-	}
-	return out
 }
 
 // lsWorkload is a latency-sensitive workload asking 256Mi, whose creation
@@ -524,8 +473,8 @@ func TestReloadOnFileChange(t *testing.T) {
 	// The ancestors follow at once, the running container's own memory.min
 	// with the next drift repair.
 	checkFiles(t, e.ancestorFiles(old.uid, half256Mi, "0", half256Mi, "0"))
-	poll(t, waitTimeout, func() string {
-		if got := readValue(t, oldMin); got != half256Mi {
+	wait.Until(t, waitTimeout, func() string {
+		if got := cgtest.Read(t, oldMin); got != half256Mi {
 			return fmt.Sprintf("running container's %s = %q, want %s", oldMin, got, half256Mi)
 		}
 		return ""
@@ -535,7 +484,7 @@ func TestReloadOnFileChange(t *testing.T) {
 	checkFiles(t, e.ancestorFiles(n1.uid, half256Mi, "0", "268435456", "0"))
 
 	// 2. Replaced by rename, as editors save.
-	reloads := len(logLines(p, "configuration reloaded"))
+	reloads := len(p.log.LinesWith("configuration reloaded"))
 	e.replaceConfig(cfg, 2, lsQuarter)
 	if _, ok := waitLog(t, p, reloads, "configuration reloaded"); !ok {
 		t.FailNow()
@@ -543,9 +492,9 @@ func TestReloadOnFileChange(t *testing.T) {
 	checkFiles(t, e.ancestorFiles(old.uid, quarter256Mi, "0", "134217728", "0"))
 	checkFiles(t, e.ancestorFiles(n1.uid, quarter256Mi, "0", "134217728", "0"))
 	n1Min := filepath.Join(e.ctrDir(n1.uid, n1.id), "memory.min")
-	poll(t, waitTimeout, func() string {
+	wait.Until(t, waitTimeout, func() string {
 		for _, f := range []string{oldMin, n1Min} {
-			if got := readValue(t, f); got != quarter256Mi {
+			if got := cgtest.Read(t, f); got != quarter256Mi {
 				return fmt.Sprintf("running container's %s = %q, want %s", f, got, quarter256Mi)
 			}
 		}
@@ -556,7 +505,7 @@ func TestReloadOnFileChange(t *testing.T) {
 
 	// 3. An invalid file is rejected with its reason; the previous
 	// configuration stays.
-	reloads = len(logLines(p, "configuration reloaded"))
+	reloads = len(p.log.LinesWith("configuration reloaded"))
 	e.writeConfig("memqos.yaml", 2, lsHalf+"maxProtectionFraction: 2\n")
 	line, ok := waitLog(t, p, 0, "configuration rejected")
 	if !ok {
@@ -570,13 +519,13 @@ func TestReloadOnFileChange(t *testing.T) {
 	n3 := lsWorkload("new3", "e1b2c3d4-0004-4000-8000-000000000004", "ctr-new3", map[string]string{"memory.min": quarter256Mi})
 	e.deployRunning(t, n3, 100*mi)
 	// SIGHUP reads the same invalid file: rejected again.
-	if err := syscall.Kill(p.cmd.Process.Pid, syscall.SIGHUP); err != nil {
+	if err := syscall.Kill(p.Pid(), syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	if line, ok := waitLog(t, p, 0, "configuration rejected", "SIGHUP"); ok && !strings.Contains(line, "maxProtectionFraction") {
 		t.Errorf("rejection %q does not contain %q", line, "maxProtectionFraction")
 	}
-	if n := len(logLines(p, "configuration reloaded")); n != reloads {
+	if n := len(p.log.LinesWith("configuration reloaded")); n != reloads {
 		t.Errorf("plugin reloaded %d times on an invalid file", n-reloads)
 	}
 	checkFiles(t, map[string]string{oldMin: quarter256Mi, n1Min: quarter256Mi})
@@ -586,15 +535,15 @@ func TestReloadOnFileChange(t *testing.T) {
 	if _, ok := waitLog(t, p, reloads, "configuration reloaded"); !ok {
 		t.FailNow()
 	}
-	reloads = len(logLines(p, "configuration reloaded"))
-	if err := syscall.Kill(p.cmd.Process.Pid, syscall.SIGHUP); err != nil {
+	reloads = len(p.log.LinesWith("configuration reloaded"))
+	if err := syscall.Kill(p.Pid(), syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	waitLog(t, p, reloads, "configuration reloaded")
 	n4 := lsWorkload("new4", "e1b2c3d4-0005-4000-8000-000000000005", "ctr-new4", map[string]string{"memory.min": half256Mi})
 	e.deployRunning(t, n4, 100*mi)
-	if p.exited() {
-		t.Errorf("plugin exited: %v", p.waitErr)
+	if p.Exited() {
+		t.Errorf("plugin exited: %v", p.Err())
 	}
 }
 
@@ -621,7 +570,7 @@ func TestReloadSurvivesRuntimeRestart(t *testing.T) {
 	}
 	e.mustStartNRI()
 	ev := e.waitSync(p)
-	checkSyncUpdates(t, ev.updates, before)
+	checkSyncUpdates(t, ev.Updates, before)
 	checkFiles(t, e.ancestorFiles(before.uid, half256Mi, "0", half256Mi, "0"))
 
 	after := lsWorkload("after", "f1b2c3d4-0002-4000-8000-000000000002", "ctr-after", map[string]string{"memory.min": half256Mi})
@@ -647,12 +596,12 @@ func TestReloadNodeProtectionCap(t *testing.T) {
 	e.deployRunning(t, b, 100*mi)
 
 	capBytes := 320 * mi
-	fraction := strconv.FormatFloat(float64(capBytes)/float64(memTotal(t)), 'g', -1, 64)
+	fraction := strconv.FormatFloat(float64(capBytes)/float64(cgtest.Meminfo(t, "MemTotal")), 'g', -1, 64)
 	e.writeConfig("memqos.yaml", 2, lsHalf+"nodeProtectionFraction: "+fraction+"\n")
 	if _, ok := waitLog(t, p, 0, "configuration reloaded"); !ok {
 		t.FailNow()
 	}
-	for _, l := range logLines(p, "node protection cap reached") {
+	for _, l := range p.log.LinesWith("node protection cap reached") {
 		t.Errorf("plugin refused protection although 256Mi fit the 320Mi cap: %s", l)
 	}
 	want := map[string]string{}
@@ -665,10 +614,10 @@ func TestReloadNodeProtectionCap(t *testing.T) {
 	}
 	checkSample(t, fams, famPromised, map[string]string{}, 268435456)
 	// The containers' own memory.min follow with the drift repair.
-	poll(t, waitTimeout, func() string {
+	wait.Until(t, waitTimeout, func() string {
 		for _, w := range []workload{a, b} {
 			f := filepath.Join(e.ctrDir(w.uid, w.id), "memory.min")
-			if got := readValue(t, f); got != half256Mi {
+			if got := cgtest.Read(t, f); got != half256Mi {
 				return fmt.Sprintf("%s = %q, want %s", f, got, half256Mi)
 			}
 		}

@@ -23,10 +23,10 @@ func (e *env) installPreRegistered(configText string) string {
 	e.t.Helper()
 	logPath := filepath.Join(e.dir, "preregistered.log")
 	script := fmt.Sprintf("#!/bin/sh\nexec '%s' -log-level debug -state-dir '%s' 2>>'%s'\n", pluginBin, e.stateDir(), logPath)
-	if err := os.WriteFile(filepath.Join(e.pluginDir, "10-nri-memqos"), []byte(script), 0o755); err != nil {
+	if err := os.WriteFile(filepath.Join(e.paths.PluginDir, "10-nri-memqos"), []byte(script), 0o755); err != nil {
 		e.t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(e.confDir, "10-nri-memqos.conf"), []byte(configText), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(e.paths.ConfDir, "10-nri-memqos.conf"), []byte(configText), 0o644); err != nil {
 		e.t.Fatal(err)
 	}
 	e.t.Cleanup(func() {
@@ -44,8 +44,8 @@ func TestPreRegistered(t *testing.T) {
 	e := newEnv(t)
 	logPath := e.installPreRegistered(fmt.Sprintf("cgroupVersion: 2\ncgroupRoot: %s\n", e.cgRoot))
 	e.mustStartNRI()
-	if ev := e.preSync(); ev.err != nil {
-		t.Fatalf("synchronizing the pre-registered plugin: %v", ev.err)
+	if ev := e.preSync(); ev.Err != nil {
+		t.Fatalf("synchronizing the pre-registered plugin: %v", ev.Err)
 	}
 	if !strings.Contains(e.runtimeLog.String(), `pre-installed NRI plugin "10-nri-memqos" synchronization success`) {
 		t.Fatalf("the pre-registered plugin was not started and synchronized")

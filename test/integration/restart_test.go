@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/containerd/nri/pkg/api"
+
+	"nri-memqos/test/internal/cgtest"
 )
 
 // workload is one pod with one container created through the runtime.
@@ -95,7 +97,7 @@ func TestPluginRestartSynchronize(t *testing.T) {
 		name: "bu", uid: "a1b2c3d4-0002-4000-8000-000000000002", id: "ctr-bu",
 		labels: map[string]string{labelClass: "burstable"}, annotations: map[string]string{annRequest: "256Mi"},
 		kubelet: kubeletUnified,
-		want:    map[string]string{"memory.low": "268435456", "memory.high": itoa(burstableHigh512Mi)},
+		want:    map[string]string{"memory.low": "268435456", "memory.high": cgtest.Itoa(burstableHigh512Mi)},
 	}
 	// The request comes from kubelet's memory.min (256Mi): memory.min = 128Mi.
 	half := workload{
@@ -137,19 +139,19 @@ func TestPluginRestartSynchronize(t *testing.T) {
 		t.Fatalf("runtime's container %s has memory.min=%q, want the plugin's 134217728", half.id, got)
 	}
 
-	p1.kill()
+	p1.Kill()
 	// Behind the plugin's back: the pod's and the node level's protection
 	// are reset.
 	lsPod, kubepods := e.ancestors(ls.uid)["pod"], e.ancestors(ls.uid)["kubepods"]
-	writeFile(t, filepath.Join(lsPod, "memory.min"), "0\n")
-	writeFile(t, filepath.Join(kubepods, "memory.low"), "0\n")
+	cgtest.Write(t, filepath.Join(lsPod, "memory.min"), "0\n")
+	cgtest.Write(t, filepath.Join(kubepods, "memory.low"), "0\n")
 
 	p2 := e.startPlugin(cfg)
 	ev := e.waitSync(p2)
-	if ev.pods != 4 || ev.ctrs != 4 {
-		t.Errorf("synchronization delivered %d pods and %d containers, want 4 and 4", ev.pods, ev.ctrs)
+	if ev.Pods != 4 || ev.Ctrs != 4 {
+		t.Errorf("synchronization delivered %d pods and %d containers, want 4 and 4", ev.Pods, ev.Ctrs)
 	}
-	checkSyncUpdates(t, ev.updates, all...)
+	checkSyncUpdates(t, ev.Updates, all...)
 	checkFiles(t, want)
 
 	// The restarted plugin serves events, and still knows the ancestor
@@ -192,12 +194,12 @@ func TestRuntimeRestartReconnect(t *testing.T) {
 	began := time.Now()
 	ev := e.waitSync(p)
 	t.Logf("plugin reconnected and synchronized %v after the runtime restart", time.Since(began).Round(time.Millisecond))
-	if ev.ctrs != 1 {
-		t.Errorf("synchronization delivered %d containers, want 1", ev.ctrs)
+	if ev.Ctrs != 1 {
+		t.Errorf("synchronization delivered %d containers, want 1", ev.Ctrs)
 	}
-	checkSyncUpdates(t, ev.updates, ls)
-	if p.exited() {
-		t.Fatalf("plugin process exited: %v", p.waitErr)
+	checkSyncUpdates(t, ev.Updates, ls)
+	if p.Exited() {
+		t.Fatalf("plugin process exited: %v", p.Err())
 	}
 	if !strings.Contains(p.log.String(), "reconnecting") {
 		t.Errorf("plugin log does not tell it reconnected")
@@ -207,7 +209,7 @@ func TestRuntimeRestartReconnect(t *testing.T) {
 		name: "bu", uid: "b1b2c3d4-0002-4000-8000-000000000002", id: "ctr-bu",
 		labels: map[string]string{labelClass: "burstable"}, annotations: map[string]string{annRequest: "256Mi"},
 		kubelet: kubeletUnified,
-		want:    map[string]string{"memory.low": "268435456", "memory.high": itoa(burstableHigh512Mi)},
+		want:    map[string]string{"memory.low": "268435456", "memory.high": cgtest.Itoa(burstableHigh512Mi)},
 	}
 	e.deploy(t, bu)
 	checkFiles(t, e.ancestorFiles(ls.uid, "268435456", "0", "268435456", "268435456"))

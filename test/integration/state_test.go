@@ -3,7 +3,6 @@ package integration
 import (
 	"encoding/json"
 	"io/fs"
-	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +11,8 @@ import (
 
 	"github.com/containerd/nri/pkg/adaptation"
 	"github.com/containerd/nri/pkg/api"
+
+	"nri-memqos/test/internal/cgtest"
 )
 
 // stateFileName is the file the plugin keeps under -state-dir.
@@ -48,14 +49,7 @@ func (e *env) readState() (st savedState, raw string) {
 // removes the pod's cgroup directory as kubelet and the runtime would.
 func (e *env) forgetPod(pod *api.PodSandbox, podDir string) {
 	e.t.Helper()
-	e.mu.Lock()
-	for id, c := range e.ctrs {
-		if c.GetPodSandboxId() == pod.GetId() {
-			delete(e.ctrs, id)
-		}
-	}
-	delete(e.pods, pod.GetId())
-	e.mu.Unlock()
+	e.store.RemovePod(pod.GetId())
 	// Fake cgroup directories hold regular files: rmdir needs them gone
 	// first (the kernel removes a real cgroup's files with it).
 	if err := os.RemoveAll(podDir); err != nil {
@@ -71,22 +65,8 @@ func (e *env) forgetPod(pod *api.PodSandbox, podDir string) {
 // runtime's next synchronization will report it.
 func (e *env) recordUpdate(u *api.ContainerUpdate) {
 	e.t.Helper()
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	c, ok := e.ctrs[u.GetContainerId()]
-	if !ok {
+	if !e.store.ApplyUpdate(u) {
 		e.t.Fatalf("update for unknown container %s", u.GetContainerId())
-	}
-	res := u.GetLinux().GetResources()
-	if c.Linux.Resources.Unified == nil {
-		c.Linux.Resources.Unified = map[string]string{}
-	}
-	maps.Copy(c.Linux.Resources.Unified, res.GetUnified())
-	if l := res.GetMemory().GetLimit(); l != nil {
-		if c.Linux.Resources.Memory == nil {
-			c.Linux.Resources.Memory = &api.LinuxMemory{}
-		}
-		c.Linux.Resources.Memory.Limit = api.Int64(l.GetValue())
 	}
 }
 
@@ -114,8 +94,8 @@ func testRemovedWhilePluginDown(t *testing.T, survivor bool) {
 	a := e.ancestors("d1b2c3d4-0001-4000-8000-000000000001")
 	kubepods, burstable := a["kubepods"], a["kubepods/burstable"]
 	// kubelet's own values, in the tree before the plugin ever ran.
-	writeFile(t, filepath.Join(kubepods, "memory.low"), kubeletLow+"\n")
-	writeFile(t, filepath.Join(burstable, "memory.low"), kubeletLow+"\n")
+	cgtest.Write(t, filepath.Join(kubepods, "memory.low"), kubeletLow+"\n")
+	cgtest.Write(t, filepath.Join(burstable, "memory.low"), kubeletLow+"\n")
 
 	e.mustStartNRI()
 	cfg := e.writeConfig("memqos.yaml", 2, "")
@@ -132,7 +112,7 @@ func testRemovedWhilePluginDown(t *testing.T, survivor bool) {
 		name: "stays", uid: "d1b2c3d4-0002-4000-8000-000000000002", id: "ctr-stays",
 		labels: map[string]string{labelClass: "burstable"}, annotations: map[string]string{annRequest: "256Mi"},
 		kubelet: kubeletUnified,
-		want:    map[string]string{"memory.low": "268435456", "memory.high": itoa(burstableHigh512Mi)},
+		want:    map[string]string{"memory.low": "268435456", "memory.high": cgtest.Itoa(burstableHigh512Mi)},
 	}
 	e.deploy(t, gone)
 	goneDir := e.ancestors(gone.uid)["pod"]
@@ -166,7 +146,7 @@ func testRemovedWhilePluginDown(t *testing.T, survivor bool) {
 		}
 	}
 
-	p1.kill()
+	p1.Kill()
 	pod, _ := e.lookup(gone.id)
 	e.forgetPod(pod, goneDir)
 
@@ -178,10 +158,10 @@ func testRemovedWhilePluginDown(t *testing.T, survivor bool) {
 		wantPods = 1
 		running = append(running, stays)
 	}
-	if ev.pods != wantPods || ev.ctrs != wantPods {
-		t.Errorf("synchronization delivered %d pods and %d containers, want %d and %d", ev.pods, ev.ctrs, wantPods, wantPods)
+	if ev.Pods != wantPods || ev.Ctrs != wantPods {
+		t.Errorf("synchronization delivered %d pods and %d containers, want %d and %d", ev.Pods, ev.Ctrs, wantPods, wantPods)
 	}
-	checkSyncUpdates(t, ev.updates, running...)
+	checkSyncUpdates(t, ev.Updates, running...)
 
 	// What "gone" needed is withdrawn; kubelet's values and what "stays"
 	// needs are kept.
@@ -213,8 +193,8 @@ func testRemovedWhilePluginDown(t *testing.T, survivor bool) {
 			t.Errorf("state file still claims %s/%s=%d after it was lowered:\n%s", v.Path, v.File, v.Value, raw)
 		}
 	}
-	if p2.exited() {
-		t.Fatalf("restarted plugin exited: %v", p2.waitErr)
+	if p2.Exited() {
+		t.Fatalf("restarted plugin exited: %v", p2.Err())
 	}
 
 	if !survivor {
@@ -259,7 +239,7 @@ func TestResizeRequestSurvivesRestart(t *testing.T) {
 	kubelet := map[string]string{"cpu.weight": "79", "memory.min": "268435456"}
 	rsp := e.mustCreate(pod, newContainer(pod, "app", id, limit512Mi, kubelet))
 	checkMap(t, "unified keys of the creation adjustment", rsp.GetAdjust().GetLinux().GetResources().GetUnified(),
-		map[string]string{"memory.low": "268435456", "memory.high": itoa(burstableHigh512Mi)})
+		map[string]string{"memory.low": "268435456", "memory.high": cgtest.Itoa(burstableHigh512Mi)})
 	checkMap(t, "annotations of the creation adjustment", rsp.GetAdjust().GetAnnotations(), map[string]string{annResolved: "268435456"})
 	e.start(id)
 	checkFiles(t, e.ancestorFiles(uid, "0", "268435456", "0", "268435456"))
@@ -268,9 +248,9 @@ func TestResizeRequestSurvivesRestart(t *testing.T) {
 	pod, ctr := e.lookup(id)
 	resize := &api.LinuxResources{
 		Memory:  &api.LinuxMemory{Limit: api.Int64(limit1Gi)},
-		Unified: map[string]string{"cpu.weight": "79", "memory.min": itoa(request512Mi)},
+		Unified: map[string]string{"cpu.weight": "79", "memory.min": cgtest.Itoa(request512Mi)},
 	}
-	up, err := e.nri.r.UpdateContainer(ctx(t), &adaptation.UpdateContainerRequest{Pod: pod, Container: ctr, LinuxResources: resize})
+	up, err := e.nri.UpdateContainer(ctx(t), &adaptation.UpdateContainerRequest{Pod: pod, Container: ctr, LinuxResources: resize})
 	if err != nil {
 		t.Fatalf("UpdateContainer: %v", err)
 	}
@@ -286,12 +266,12 @@ func TestResizeRequestSurvivesRestart(t *testing.T) {
 		"cpu.weight":  "79",
 		"memory.min":  "536870912",
 		"memory.low":  "536870912",
-		"memory.high": itoa(burstableHigh512MiOf1Gi),
+		"memory.high": cgtest.Itoa(burstableHigh512MiOf1Gi),
 	})
 	if l := res.GetMemory().GetLimit(); l == nil || l.GetValue() != limit1Gi {
 		t.Errorf("memory limit of the resize update = %v, want %d", l, limit1Gi)
 	}
-	if err := e.nri.r.PostUpdateContainer(ctx(t), &adaptation.PostUpdateContainerRequest{Pod: pod, Container: ctr}); err != nil {
+	if err := e.nri.PostUpdateContainer(ctx(t), &adaptation.PostUpdateContainerRequest{Pod: pod, Container: ctr}); err != nil {
 		t.Fatalf("PostUpdateContainer: %v", err)
 	}
 	e.recordUpdate(u)
@@ -305,7 +285,7 @@ func TestResizeRequestSurvivesRestart(t *testing.T) {
 		t.Errorf("state file request of %s = %d (present %v), want the resized %d:\n%s", id, got, ok, request512Mi, raw)
 	}
 
-	p1.kill()
+	p1.Kill()
 
 	// What the runtime reports now: the creation annotation, and the
 	// unified map holding kubelet's memory.min next to the plugin's own
@@ -318,7 +298,7 @@ func TestResizeRequestSurvivesRestart(t *testing.T) {
 		"cpu.weight":  "79",
 		"memory.min":  "536870912",
 		"memory.low":  "536870912",
-		"memory.high": itoa(burstableHigh512MiOf1Gi),
+		"memory.high": cgtest.Itoa(burstableHigh512MiOf1Gi),
 	})
 	if l := c.GetLinux().GetResources().GetMemory().GetLimit(); l == nil || l.GetValue() != limit1Gi {
 		t.Fatalf("runtime's container memory limit = %v, want %d", l, limit1Gi)
@@ -326,9 +306,9 @@ func TestResizeRequestSurvivesRestart(t *testing.T) {
 
 	p2 := e.startPlugin(cfg)
 	ev := e.waitSync(p2)
-	checkSyncUpdates(t, ev.updates, workload{
+	checkSyncUpdates(t, ev.Updates, workload{
 		name: "resize-request", id: id,
-		want: map[string]string{"memory.low": "536870912", "memory.high": itoa(burstableHigh512MiOf1Gi)},
+		want: map[string]string{"memory.low": "536870912", "memory.high": cgtest.Itoa(burstableHigh512MiOf1Gi)},
 	})
 	checkFiles(t, e.ancestorFiles(uid, "0", "536870912", "0", "536870912"))
 	st, raw = e.readState()
@@ -360,7 +340,7 @@ func TestNoStateDir(t *testing.T) {
 		name: "bu", uid: "f1b2c3d4-0002-4000-8000-000000000002", id: "ctr-bu",
 		labels: map[string]string{labelClass: "burstable"}, annotations: map[string]string{annRequest: "256Mi"},
 		kubelet: kubeletUnified,
-		want:    map[string]string{"memory.low": "268435456", "memory.high": itoa(burstableHigh512Mi)},
+		want:    map[string]string{"memory.low": "268435456", "memory.high": cgtest.Itoa(burstableHigh512Mi)},
 	}
 	e.deploy(t, ls)
 	e.deploy(t, bu)
@@ -368,8 +348,8 @@ func TestNoStateDir(t *testing.T) {
 	checkFiles(t, e.ancestorFiles(bu.uid, "0", "268435456", "268435456", "268435456"))
 	e.remove(ls.id)
 	checkFiles(t, e.ancestorFiles(bu.uid, "0", "268435456", "0", "268435456"))
-	if p.exited() {
-		t.Fatalf("plugin exited: %v", p.waitErr)
+	if p.Exited() {
+		t.Fatalf("plugin exited: %v", p.Err())
 	}
 
 	if _, err := os.Stat(e.stateDir()); !os.IsNotExist(err) {

@@ -5,6 +5,8 @@ import (
 
 	"github.com/containerd/nri/pkg/adaptation"
 	"github.com/containerd/nri/pkg/api"
+
+	"nri-memqos/test/internal/cgtest"
 )
 
 // TestUpdateContainerResize resizes a running burstable container in place
@@ -18,7 +20,7 @@ func TestUpdateContainerResize(t *testing.T) {
 	e.runPod(pod)
 	rsp := e.mustCreate(pod, newContainer(pod, "app", id, limit512Mi, kubeletUnified))
 	checkMap(t, "unified keys of the creation adjustment", rsp.GetAdjust().GetLinux().GetResources().GetUnified(),
-		map[string]string{"memory.low": "268435456", "memory.high": itoa(burstableHigh512Mi)})
+		map[string]string{"memory.low": "268435456", "memory.high": cgtest.Itoa(burstableHigh512Mi)})
 	e.start(id)
 
 	// kubelet's resize: the CRI resources it sends carry its own unified
@@ -31,7 +33,7 @@ func TestUpdateContainerResize(t *testing.T) {
 	if burstableHigh1Gi != 993210368 {
 		t.Fatal("expected value miscomputed")
 	}
-	up, err := e.nri.r.UpdateContainer(ctx(t), &adaptation.UpdateContainerRequest{Pod: pod, Container: ctr, LinuxResources: resize})
+	up, err := e.nri.UpdateContainer(ctx(t), &adaptation.UpdateContainerRequest{Pod: pod, Container: ctr, LinuxResources: resize})
 	if err != nil {
 		t.Fatalf("UpdateContainer: %v", err)
 	}
@@ -56,21 +58,21 @@ func TestUpdateContainerResize(t *testing.T) {
 		t.Errorf("memory limit of the resize update = %v, want %d", l, limit1Gi)
 	}
 
-	if err := e.nri.r.PostUpdateContainer(ctx(t), &adaptation.PostUpdateContainerRequest{Pod: pod, Container: ctr}); err != nil {
+	if err := e.nri.PostUpdateContainer(ctx(t), &adaptation.PostUpdateContainerRequest{Pod: pod, Container: ctr}); err != nil {
 		t.Fatalf("PostUpdateContainer: %v", err)
 	}
 	checkFiles(t, e.ancestorFiles(uid, "0", "268435456", "0", "268435456"))
 
 	// Shrinking back gives the creation values again.
 	resize.Memory.Limit = api.Int64(limit512Mi)
-	up, err = e.nri.r.UpdateContainer(ctx(t), &adaptation.UpdateContainerRequest{Pod: pod, Container: ctr, LinuxResources: resize})
+	up, err = e.nri.UpdateContainer(ctx(t), &adaptation.UpdateContainerRequest{Pod: pod, Container: ctr, LinuxResources: resize})
 	if err != nil {
 		t.Fatalf("UpdateContainer (shrink): %v", err)
 	}
 	if len(up.GetUpdate()) != 1 || up.GetUpdate()[0] == nil {
 		t.Fatalf("UpdateContainer (shrink) returned %v, want one update", up.GetUpdate())
 	}
-	if got := up.GetUpdate()[0].GetLinux().GetResources().GetUnified()["memory.high"]; got != itoa(burstableHigh512Mi) {
+	if got := up.GetUpdate()[0].GetLinux().GetResources().GetUnified()["memory.high"]; got != cgtest.Itoa(burstableHigh512Mi) {
 		t.Errorf("memory.high after shrinking to 512Mi = %q, want %d", got, burstableHigh512Mi)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"nri-memqos/test/internal/cgtest"
 )
 
 // TestCgroupV1 creates a latency-sensitive container on cgroup v1, with the
@@ -64,7 +66,7 @@ func TestCgroupV1(t *testing.T) {
 					filepath.Join(dir, "memory.soft_limit_in_bytes"):  soft,
 					filepath.Join(dir, "memory.swappiness"):           swappiness,
 					filepath.Join(dir, "memory.memsw.limit_in_bytes"): memsw,
-					filepath.Join(dir, "memory.limit_in_bytes"):       itoa(limit512Mi),
+					filepath.Join(dir, "memory.limit_in_bytes"):       cgtest.Itoa(limit512Mi),
 				}
 			}
 			// Nothing is written before the container's cgroup is live.

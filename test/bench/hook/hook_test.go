@@ -15,11 +15,10 @@
 package hook
 
 import (
-	"bufio"
-	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -32,13 +31,18 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/containerd/nri/pkg/adaptation"
 	"github.com/containerd/nri/pkg/api"
 	"github.com/sirupsen/logrus"
+
+	"nri-memqos/test/internal/cgtest"
+	"nri-memqos/test/internal/gobuild"
+	"nri-memqos/test/internal/logbuf"
+	"nri-memqos/test/internal/nritest"
+	"nri-memqos/test/internal/proc"
 )
 
 const (
@@ -196,8 +200,14 @@ func TestHookCost(t *testing.T) {
 	began := time.Now()
 
 	bin := t.TempDir()
-	memqosBin := goBuild(t, bin, "nri-memqos", "nri-memqos/plugin")
-	noopBin := goBuild(t, bin, "noop", "nri-memqos/test/bench/noop")
+	memqosBin, err := gobuild.Binary(bin, "nri-memqos", "nri-memqos/plugin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	noopBin, err := gobuild.Binary(bin, "noop", "nri-memqos/test/bench/noop")
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	// Everything the plugin touches lives on tmpfs: the fake cgroup tree,
 	// its state file, the sockets.
@@ -212,14 +222,14 @@ func TestHookCost(t *testing.T) {
 	t.Cleanup(func() { os.RemoveAll(base) })
 	cgRoot := filepath.Join(base, "cg")
 	for _, l := range []string{"kubepods", "kubepods/burstable"} {
-		writeZeroes(t, filepath.Join(cgRoot, l))
+		cgtest.ZeroProtection(t, filepath.Join(cgRoot, l))
 	}
 	cfgPath := filepath.Join(base, "memqos.yaml")
 	writeConfig(t, cfgPath, cgRoot)
 	request := requestSize(t)
 
 	// The adaptation logs through logrus' standard logger.
-	rtLog := &capWriter{max: 64 << 10}
+	rtLog := logbuf.Capped(64 << 10)
 	logrus.SetOutput(rtLog)
 	logrus.SetLevel(logrus.WarnLevel)
 
@@ -235,8 +245,8 @@ func TestHookCost(t *testing.T) {
 		Rounds: rounds, Containers: containersPerRun, PerPod: ctrsPerPod, RequestBytes: request, TmpDir: base,
 		MemqosFlags: os.Getenv("BENCH_MEMQOS_FLAGS"),
 	}
-	rep.RSS.StartKiB = procStatus(t, memqos.proc.cmd.Process.Pid, "VmRSS")
-	t.Logf("nri-memqos pid %d synchronized: VmRSS %d KiB", memqos.proc.cmd.Process.Pid, rep.RSS.StartKiB)
+	rep.RSS.StartKiB = memqos.status(t, "VmRSS")
+	t.Logf("nri-memqos pid %d synchronized: VmRSS %d KiB", memqos.proc.Pid(), rep.RSS.StartKiB)
 
 	b := &bench{t: t, cgRoot: cgRoot, request: request}
 	for _, name := range setups {
@@ -261,7 +271,7 @@ func TestHookCost(t *testing.T) {
 				lat := s.create(t, w, conc)
 				var rr RSSRun
 				if s == memqos {
-					rr = RSSRun{Round: r, Mode: mode, PeakKiB: procStatus(t, s.proc.cmd.Process.Pid, "VmRSS")}
+					rr = RSSRun{Round: r, Mode: mode, PeakKiB: s.status(t, "VmRSS")}
 					b.checkTree(w, true)
 				}
 				t0 := time.Now()
@@ -269,9 +279,9 @@ func TestHookCost(t *testing.T) {
 				removed := time.Since(t0)
 				if s == memqos {
 					b.checkTree(w, false)
-					rr.RemovedKiB = procStatus(t, s.proc.cmd.Process.Pid, "VmRSS")
+					rr.RemovedKiB = s.status(t, "VmRSS")
 					time.Sleep(settle)
-					rr.SettledKiB = procStatus(t, s.proc.cmd.Process.Pid, "VmRSS")
+					rr.SettledKiB = s.status(t, "VmRSS")
 					rep.RSS.Runs = append(rep.RSS.Runs, rr)
 				}
 				b.dropTree(w)
@@ -310,13 +320,14 @@ func TestHookCost(t *testing.T) {
 		rep.RSS.PeakKiB = max(rep.RSS.PeakKiB, rr.PeakKiB)
 		rep.RSS.AfterKiB = rr.SettledKiB
 	}
-	rep.RSS.HWMKiB = procStatus(t, memqos.proc.cmd.Process.Pid, "VmHWM")
+	rep.RSS.HWMKiB = memqos.status(t, "VmHWM")
 	rep.RSSReturned = float64(rep.RSS.AfterKiB) <= float64(rep.RSS.StartKiB)*(1+targetReturnPc/100)
-	rep.PluginLogLines = memqos.proc.log.lines()
+	rep.PluginLogLines = memqos.log.Lines()
 	rep.Reconnects = map[string]int{}
 	for _, name := range setups {
 		if env[name].proc != nil {
-			rep.Reconnects[name] = int(env[name].reconnects.Load())
+			// Every synchronization after the first is a reconnection.
+			rep.Reconnects[name] = max(0, env[name].rt.Syncs()-1)
 		}
 	}
 
@@ -350,7 +361,7 @@ func TestHookCost(t *testing.T) {
 		fmt.Fprintf(&sb, "    round %d %-13s peak %d KiB, removed %d KiB, settled %d KiB\n", rr.Round, rr.Mode, rr.PeakKiB, rr.RemovedKiB, rr.SettledKiB)
 	}
 	fmt.Fprintf(&sb, "  nri-memqos logged %d lines at -log-level warn", rep.PluginLogLines)
-	if head := memqos.proc.log.String(); head != "" {
+	if head := memqos.log.String(); head != "" {
 		fmt.Fprintf(&sb, "; first:\n%s", indent(firstLines(head, 5)))
 	}
 	fmt.Fprintf(&sb, "\n  wrote %s in %v", file, time.Since(began).Round(time.Second))
@@ -360,8 +371,8 @@ func TestHookCost(t *testing.T) {
 			t.Errorf("%s: the runtime dropped the plugin %d time(s) (see the runtime log): its numbers after that are not a plugin's", name, n)
 		}
 	}
-	if rtLog.lines() > 0 {
-		t.Logf("runtime (adaptation) log, %d lines; first:\n%s", rtLog.lines(), indent(firstLines(rtLog.String(), 10)))
+	if rtLog.Lines() > 0 {
+		t.Logf("runtime (adaptation) log, %d lines; first:\n%s", rtLog.Lines(), indent(firstLines(rtLog.String(), 10)))
 	}
 }
 
@@ -381,18 +392,6 @@ func indent(s string) string {
 func firstLines(s string, n int) string {
 	lines := strings.SplitN(s, "\n", n+1)
 	return strings.Join(lines[:min(n, len(lines))], "\n")
-}
-
-// goBuild builds a package of this module into dir.
-func goBuild(t *testing.T, dir, name, pkg string) string {
-	t.Helper()
-	out := filepath.Join(dir, name)
-	cmd := exec.Command("go", "build", "-trimpath", "-o", out, pkg)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
-	}
-	return out
 }
 
 // writeConfig writes the default configuration (config/nri-memqos.yaml)
@@ -424,7 +423,7 @@ func writeConfig(t *testing.T, path, cgRoot string) {
 // with 10% to spare: a benchmark of the common path, not of the cap warning.
 func requestSize(t *testing.T) int64 {
 	t.Helper()
-	memTotal := procMeminfo(t, "MemTotal") * 1024
+	memTotal := cgtest.Meminfo(t, "MemTotal")
 	pods := containersPerRun / ctrsPerPod
 	ls := int64((pods+len(classes)-1)/len(classes)) * ctrsPerPod
 	req := int64(0.75*0.9*float64(memTotal)) / ls
@@ -435,130 +434,65 @@ func requestSize(t *testing.T) int64 {
 	return req
 }
 
-func writeZeroes(t *testing.T, dir string) {
-	t.Helper()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range []string{"memory.min", "memory.low"} {
-		if err := os.WriteFile(filepath.Join(dir, f), []byte("0\n"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
-// setup is one adaptation (its own socket) and the plugin connected to it.
+// setup is one adaptation (its own socket), the runtime's pods and
+// containers it hands plugins when they synchronize, and the plugin
+// connected to it.
 type setup struct {
-	name string
-	r    *adaptation.Adaptation
-	proc *proc // nil: no plugin
-	// reconnects counts the plugin's synchronizations after the first.
-	reconnects atomic.Int32
-
-	// The runtime's pods and containers, for syncFn.
-	mu      sync.Mutex
-	pods    map[string]*api.PodSandbox
-	ctrs    map[string]*api.Container
-	created int64
+	name  string
+	rt    *nritest.Runtime
+	store *nritest.Store
+	proc  *proc.Process // nil: no plugin
+	log   *logbuf.Buffer
 }
 
-// snapshot lists the runtime's pods and containers, oldest container first.
-func (s *setup) snapshot() ([]*api.PodSandbox, []*api.Container) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	pods := slices.Collect(maps.Values(s.pods))
-	ctrs := slices.Collect(maps.Values(s.ctrs))
-	slices.SortFunc(ctrs, func(a, b *api.Container) int { return cmp.Compare(a.CreatedAt, b.CreatedAt) })
-	return pods, ctrs
-}
-
-// proc is a plugin process.
-type proc struct {
-	cmd  *exec.Cmd
-	log  *capWriter
-	done chan struct{}
-	err  error
+// status reads a "kB" field of the plugin's /proc/<pid>/status.
+func (s *setup) status(t *testing.T, field string) int64 {
+	t.Helper()
+	return cgtest.KiB(t, fmt.Sprintf("/proc/%d/status", s.proc.Pid()), field)
 }
 
 func startSetup(t *testing.T, base, name string, argv []string) *setup {
 	t.Helper()
-	dir := filepath.Join(base, name)
-	for _, d := range []string{"plugins", "conf.d"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	sock := filepath.Join(dir, "nri.sock")
-	s := &setup{name: name, pods: map[string]*api.PodSandbox{}, ctrs: map[string]*api.Container{}}
-	// Start() calls syncFn once for pre-registered plugins (there are
-	// none); every later call is an external plugin synchronizing, with
-	// the pods and containers that exist (reconnections included).
-	var calls atomic.Int32
-	synced := make(chan error, 1)
-	syncFn := func(ctx context.Context, cb adaptation.SyncCB) error {
-		pods, ctrs := s.snapshot()
-		_, err := cb(ctx, pods, ctrs)
-		switch n := calls.Add(1); {
-		case n == 2:
-			synced <- err
-		case n > 2:
-			s.reconnects.Add(1)
-		}
-		return err
-	}
-	updateFn := func(context.Context, []*api.ContainerUpdate) ([]*api.ContainerUpdate, error) { return nil, nil }
-	r, err := adaptation.New("containerd", "v2.1.0", syncFn, updateFn,
-		adaptation.WithSocketPath(sock),
-		adaptation.WithPluginPath(filepath.Join(dir, "plugins")),
-		adaptation.WithPluginConfigPath(filepath.Join(dir, "conf.d")),
-	)
+	paths, err := nritest.Layout(filepath.Join(base, name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := r.Start(); err != nil {
+	s := &setup{name: name, store: nritest.NewStore()}
+	// Start() synchronizes once for pre-registered plugins (there are
+	// none); every later synchronization is an external plugin's, with the
+	// pods and containers that exist (reconnections included).
+	s.rt, err = nritest.Start(paths, s.store)
+	if err != nil {
 		t.Fatalf("%s: starting the adaptation: %v", name, err)
 	}
-	s.r = r
-	t.Cleanup(r.Stop)
+	t.Cleanup(s.rt.Stop)
 	if argv == nil {
 		return s
 	}
-	p := &proc{cmd: exec.Command(argv[0], append(argv[1:], "-socket", sock)...), log: &capWriter{max: 64 << 10}, done: make(chan struct{})}
-	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
-	if err := p.cmd.Start(); err != nil {
+	s.log = logbuf.Capped(64 << 10)
+	cmd := exec.Command(argv[0], append(argv[1:], "-socket", paths.Socket)...)
+	cmd.Stdout, cmd.Stderr = s.log, s.log
+	p, err := proc.Start(cmd)
+	if err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
-	go func() {
-		p.err = p.cmd.Wait()
-		close(p.done)
-	}()
 	s.proc = p
 	// Registered after stopping: cleanups run last in, first out, so the
 	// plugin stops before its adaptation.
 	t.Cleanup(func() {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(5 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
+		p.Stop(5 * time.Second)
 		if t.Failed() {
-			t.Logf("%s (pid %d, %v) log:\n%s", name, p.cmd.Process.Pid, p.err, p.log)
+			t.Logf("%s (pid %d, %v) log:\n%s", name, p.Pid(), p.Err(), s.log)
 		}
 	})
-	select {
-	case err := <-synced:
-		if err != nil {
-			t.Fatalf("%s: synchronization failed: %v", name, err)
-		}
-		// The adaptation registers the plugin after syncFn returned,
-		// holding the plugin-sync lock meanwhile.
-		r.BlockPluginSync().Unblock()
-	case <-p.done:
-		t.Fatalf("%s exited before synchronizing: %v\n%s", name, p.err, p.log)
-	case <-time.After(10 * time.Second):
-		t.Fatalf("%s did not synchronize within 10s\n%s", name, p.log)
+	ev, err := s.rt.WaitSync(p.Done(), 10*time.Second)
+	switch {
+	case errors.Is(err, nritest.ErrExited):
+		t.Fatalf("%s exited before synchronizing: %v\n%s", name, p.Err(), s.log)
+	case errors.Is(err, nritest.ErrTimeout):
+		t.Fatalf("%s did not synchronize within 10s\n%s", name, s.log)
+	case ev.Err != nil:
+		t.Fatalf("%s: synchronization failed: %v", name, ev.Err)
 	}
 	return s
 }
@@ -604,7 +538,7 @@ func (b *bench) build(setup, tag string, n int) *workload {
 		})
 		if setup == setupMemqos {
 			dir := filepath.Join(b.cgRoot, parent)
-			writeZeroes(b.t, dir)
+			cgtest.ZeroProtection(b.t, dir)
 			w.dirs = append(w.dirs, dir)
 		}
 	}
@@ -644,11 +578,7 @@ func (b *bench) checkTree(w *workload, alive bool) {
 	if alive {
 		want = strconv.FormatInt(int64(w.ls)*b.request, 10)
 	}
-	got, err := os.ReadFile(filepath.Join(b.cgRoot, "kubepods", "memory.min"))
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	if s := strings.TrimSpace(string(got)); s != want {
+	if s := cgtest.Read(b.t, b.cgRoot, "kubepods", "memory.min"); s != want {
 		b.t.Errorf("kubepods/memory.min = %s, want %s (alive %v)", s, want, alive)
 	}
 }
@@ -666,12 +596,9 @@ func (s *setup) create(t *testing.T, w *workload, conc int) []time.Duration {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	for _, pod := range w.pods {
-		if err := s.r.RunPodSandbox(ctx, &adaptation.RunPodSandboxRequest{Pod: pod}); err != nil {
+		if err := s.rt.RunPod(ctx, pod); err != nil {
 			t.Fatalf("%s: RunPodSandbox %s: %v", s.name, pod.Name, err)
 		}
-		s.mu.Lock()
-		s.pods[pod.Id] = pod
-		s.mu.Unlock()
 	}
 	lat := make([]time.Duration, len(w.reqs))
 	var (
@@ -688,7 +615,7 @@ func (s *setup) create(t *testing.T, w *workload, conc int) []time.Duration {
 				return
 			}
 			t0 := time.Now()
-			rsp, err := s.r.CreateContainer(ctx, w.reqs[i])
+			rsp, err := s.rt.CreateContainer(ctx, w.reqs[i])
 			lat[i] = time.Since(t0)
 			if err == nil && s.name == setupMemqos && len(rsp.GetAdjust().GetLinux().GetResources().GetUnified()) == 0 {
 				err = fmt.Errorf("no unified values in the adjustment: %v", rsp.GetAdjust())
@@ -701,12 +628,7 @@ func (s *setup) create(t *testing.T, w *workload, conc int) []time.Duration {
 			// The runtime knows the container from here on (the
 			// adjustment does not matter to a resync: the request comes
 			// from the pod annotation).
-			c := w.reqs[i].Container
-			s.mu.Lock()
-			s.created++
-			c.CreatedAt, c.State = s.created, api.ContainerState_CONTAINER_CREATED
-			s.ctrs[c.Id] = c
-			s.mu.Unlock()
+			s.store.AddCreated(w.reqs[i].Container)
 		}
 	}
 	wg.Add(conc)
@@ -729,20 +651,16 @@ func (s *setup) remove(t *testing.T, w *workload) []time.Duration {
 	lat := make([]time.Duration, 0, len(w.reqs))
 	for _, req := range w.reqs {
 		c := req.Container
-		s.mu.Lock()
-		delete(s.ctrs, c.Id)
-		s.mu.Unlock()
+		s.store.RemoveContainer(c.Id)
 		t0 := time.Now()
-		if err := s.r.RemoveContainer(ctx, &adaptation.RemoveContainerRequest{Pod: req.Pod, Container: c}); err != nil {
+		if err := s.rt.RemoveContainer(ctx, &adaptation.RemoveContainerRequest{Pod: req.Pod, Container: c}); err != nil {
 			t.Fatalf("%s: RemoveContainer %s: %v", s.name, c.Id, err)
 		}
 		lat = append(lat, time.Since(t0))
 	}
-	s.mu.Lock()
 	for _, pod := range w.pods {
-		delete(s.pods, pod.Id)
+		s.store.RemovePod(pod.Id)
 	}
-	s.mu.Unlock()
 	return lat
 }
 
@@ -798,69 +716,4 @@ func medianOf(setup, mode string, runs []Result) Result {
 		LastMeanNs:  med(func(r Result) int64 { return r.LastMeanNs }),
 		MaxNs:       slices.MaxFunc(runs, func(a, b Result) int { return cmp.Compare(a.MaxNs, b.MaxNs) }).MaxNs,
 	}
-}
-
-// procStatus reads a "kB" field of /proc/<pid>/status.
-func procStatus(t *testing.T, pid int, field string) int64 {
-	t.Helper()
-	return kbField(t, fmt.Sprintf("/proc/%d/status", pid), field)
-}
-
-func procMeminfo(t *testing.T, field string) int64 {
-	t.Helper()
-	return kbField(t, "/proc/meminfo", field)
-}
-
-func kbField(t *testing.T, path, field string) int64 {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok || k != field {
-			continue
-		}
-		n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-		if err != nil {
-			t.Fatalf("%s: %s: %v", path, field, err)
-		}
-		return n
-	}
-	t.Fatalf("%s has no %s", path, field)
-	return 0
-}
-
-// capWriter keeps the first max bytes written to it and counts lines; safe
-// for concurrent writers.
-type capWriter struct {
-	mu  sync.Mutex
-	max int
-	b   bytes.Buffer
-	n   int
-}
-
-func (c *capWriter) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.n += bytes.Count(p, []byte{'\n'})
-	if room := c.max - c.b.Len(); room > 0 {
-		c.b.Write(p[:min(room, len(p))])
-	}
-	return len(p), nil
-}
-
-func (c *capWriter) String() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.b.String()
-}
-
-func (c *capWriter) lines() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.n
 }
