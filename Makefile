@@ -4,7 +4,17 @@ BIN       := bin
 FUZZTIME  ?= 10s
 export CGO_ENABLED := 0
 
-.PHONY: all build test unit integration fuzz lint clean e2e e2e-deps e2e-bin demo bench
+.PHONY: all build check test unit integration fuzz lint clean e2e e2e-deps e2e-bin demo bench
+
+# plugin-build OUT[,GOARCH]: the one way the plugin binary is built, for
+# build, build-static, install, install-systemd, e2e-bin and image: linux,
+# static (no cgo), stripped, no local paths; GOARCH defaults to the host's.
+plugin-build = CGO_ENABLED=0 GOOS=linux $(if $(2),GOARCH=$(2) )$(GO) build -trimpath -ldflags '-s -w' -o $(1) ./plugin
+
+# golangci-lint at the version test/tools/lint/go.mod pins (its own module,
+# so that its dependencies leave test/tools' containerd and runc alone), built
+# from the Go module proxy once and again when that go.mod or go.sum changes.
+GOLANGCI_LINT := _output/tools/golangci-lint
 
 # End-to-end: real containerd + runc + crictl built from the Go module proxy
 # at the versions test/tools pins, Debian packages for the rest.
@@ -19,19 +29,33 @@ E2E_TOOLS  := github.com/containerd/containerd/v2/cmd/containerd \
 
 all: build
 
-build: ## the plugin binary, static
-	$(GO) build -trimpath -o $(BIN)/nri-memqos ./plugin
+build: ## the plugin binary, static and stripped
+	$(call plugin-build,$(BIN)/nri-memqos)
+
+## check: the developer tier, no root, a few minutes warm: lint, unit,
+## integration and a short fuzz (FUZZTIME 3s each).
+check: FUZZTIME = 3s
+check: lint unit integration fuzz
 
 ## test: everything CI runs: lint, unit tests, integration with the real NRI
 ## runtime side, fuzzing, and end to end on real containerd (cgroup v1 here,
 ## cgroup v2 in a VM).
 test: lint unit integration fuzz e2e
 
-lint:
+## lint: gofmt, go vet, go mod tidy, and golangci-lint (.golangci.yml).
+lint: $(GOLANGCI_LINT)
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) mod tidy -diff
+	$(GOLANGCI_LINT) run ./...
+
+# The target is the binary itself, touched because go build leaves an
+# up-to-date binary's mtime alone.
+$(GOLANGCI_LINT): test/tools/lint/go.mod test/tools/lint/go.sum
+	@mkdir -p $(@D)
+	cd test/tools/lint && $(GO) build -trimpath -o $(abspath $@) github.com/golangci/golangci-lint/v2/cmd/golangci-lint
+	touch $@
 
 unit:
 	$(GO) test -count=1 ./pkg/... ./plugin/... ./config/...
@@ -84,7 +108,7 @@ $(E2E_OUT)/kernel/.ok:
 
 ## e2e-bin: the runtime binaries (cgo: runc needs it) and the plugin.
 e2e-bin: $(E2E_BIN)/.tools-stamp
-	$(GO) build -trimpath -ldflags '-s -w' -o $(E2E_BIN)/nri-memqos ./plugin
+	$(call plugin-build,$(E2E_BIN)/nri-memqos)
 
 $(E2E_BIN)/.tools-stamp: test/tools/go.mod test/tools/go.sum
 	@mkdir -p $(E2E_BIN)
@@ -125,11 +149,10 @@ FORCE        ?=
 
 .PHONY: image build-static install install-systemd
 
-build-static: ## the plugin binary, static and stripped
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(BIN)/nri-memqos ./plugin
+build-static: build ## the same as build (kept for install and habit)
 
-image: ## build-static for IMAGE_ARCH, then the image tarball
-	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) $(GO) build -trimpath -ldflags '-s -w' -o $(BIN)/nri-memqos ./plugin
+image: ## the plugin binary for IMAGE_ARCH, then the image tarball
+	$(call plugin-build,$(BIN)/nri-memqos,$(IMAGE_ARCH))
 	$(GO) run ./config/image -binary $(BIN)/nri-memqos -config config/nri-memqos.yaml \
 	  -tag $(IMAGE_TAG) -arch $(IMAGE_ARCH) $(if $(IMAGE_SOURCE),-source '$(IMAGE_SOURCE)') -o $(IMAGE_TAR)
 
