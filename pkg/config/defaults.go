@@ -10,12 +10,13 @@ func ptr[T any](v T) *T { return &v }
 // config/nri-memqos.yaml.
 func Default() *Config {
 	return &Config{
-		CgroupVersion:          "auto",
-		CgroupRoot:             "/sys/fs/cgroup",
-		NamespaceClasses:       map[string]string{},
-		MaxProtectionFraction:  0.9,
-		NodeProtectionFraction: 0.75,
-		AllowedOverrides:       []string{},
+		CgroupVersion:             "auto",
+		CgroupRoot:                "/sys/fs/cgroup",
+		NamespaceClasses:          map[string]string{},
+		MaxProtectionFraction:     0.9,
+		NodeProtectionFraction:    0.75,
+		NodeLowProtectionFraction: 0.9,
+		AllowedOverrides:          []string{},
 		Koordinator: Koordinator{
 			Classes: map[string]string{
 				"LSE":    ClassLatencySensitive,

@@ -81,6 +81,10 @@ type Config struct {
 	// NodeProtectionFraction caps the sum of memory.min promised on the node at
 	// this fraction of node memory. Default 0.75; allowed: above 0 up to 1.
 	NodeProtectionFraction float64 `json:"nodeProtectionFraction"`
+	// NodeLowProtectionFraction caps the sum of memory.low promised on the
+	// node at this fraction of node memory, first come first served like
+	// memory.min. Default 0.9; allowed: above 0 up to 1.
+	NodeLowProtectionFraction float64 `json:"nodeLowProtectionFraction"`
 	// NodeAllocatable is the memory the KEP-2570 memory.high formula uses for
 	// containers without a limit. Default: MemTotal from /proc/meminfo.
 	NodeAllocatable *Quantity `json:"nodeAllocatable,omitempty"`

@@ -44,6 +44,9 @@ func (c *Config) Validate() error {
 	if !(c.NodeProtectionFraction > 0 && c.NodeProtectionFraction <= 1) {
 		return fieldErr("nodeProtectionFraction", "%v is out of range; allowed: above 0 up to 1", c.NodeProtectionFraction)
 	}
+	if !(c.NodeLowProtectionFraction > 0 && c.NodeLowProtectionFraction <= 1) {
+		return fieldErr("nodeLowProtectionFraction", "%v is out of range; allowed: above 0 up to 1", c.NodeLowProtectionFraction)
+	}
 	if q := c.NodeAllocatable; q != nil {
 		if b, err := q.check(); err != nil || b <= 0 {
 			return fieldErr("nodeAllocatable", "%q is not allowed; allowed: a positive memory quantity up to 8Ei", q.String())

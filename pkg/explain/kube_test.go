@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"nri-memqos/pkg/config"
 	"nri-memqos/pkg/policy"
 )
 
@@ -121,7 +122,7 @@ func TestOOMScoreAdjRoundTrip(t *testing.T) {
 	const mem = int64(8) << 30
 	for _, req := range []int64{64 << 20, 256 << 20, 1 << 30, 3 << 30, 7 << 30} {
 		adj := kubeletOOMScoreAdj(policy.QOSBurstable, false, req, mem)
-		got, src, err := policy.ResolveRequest(policy.Pod{}, policy.Container{OOMScoreAdj: &adj},
+		got, src, err := policy.ResolveRequest(config.Default(), policy.Pod{}, policy.Container{OOMScoreAdj: &adj},
 			policy.QOSBurstable, policy.Node{MemTotal: mem})
 		if err != nil || src != policy.RequestFromOOMScoreAdj {
 			t.Fatalf("ResolveRequest: %v %v", src, err)

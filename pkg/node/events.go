@@ -166,28 +166,40 @@ func (n *Node) Resync(ctrs []Container) ([]Update, error) {
 
 // redecide decides every container of list from scratch, in list order,
 // against a reset ledger: the node cap counts the new promises, not the
-// old ones. Containers that fail or are no longer opted in keep what they
-// have and stop being managed. It returns the containers now managed, in
-// order, and brings every ancestor that held protection to the new sums.
-// Callers hold n.mu.
+// old ones. A container the core already manages that the configuration
+// in force no longer decides (its class unknown or not allowed in its
+// namespace, no longer opted in, any other refusal) keeps its last
+// decision and promise, with one warning: a reload never withdraws the
+// protection of a running container, and the container is decided again
+// by the next configuration that accepts it. A container the core did not
+// manage that fails (logged) or is not opted in is left alone. It returns
+// the containers now managed, in order, and brings every ancestor that
+// held protection to the new sums. Callers hold n.mu.
 func (n *Node) redecide(event string, list []Container) []Container {
 	touched := n.ledger.Reset()
+	prev := n.containers
 	n.containers = make(map[string]*tracked, len(list))
 	decided := make([]Container, 0, len(list))
 	for _, c := range list {
 		l := ctrLog(n.log, c)
 		t, err := n.decide(c)
-		if err != nil {
+		switch old, managed := prev[c.ID]; {
+		case t != nil:
+			logDecision(l, event, t.decision)
+		case managed:
+			why := "no longer opted in"
+			if err != nil {
+				why = err.Error()
+			}
+			l.WithField("class", old.decision.Class).Warnf("%s: %s; keeping the container's last decision (class %q) until a configuration decides it again",
+				event, why, old.decision.Class)
+			t = old
+		case err != nil:
 			l.Warnf("%s: %v", event, err)
 			continue
-		}
-		if t == nil {
-			if event == "reload" {
-				l.Info("reload: no longer opted in; values left as they are")
-			}
+		default:
 			continue
 		}
-		logDecision(l, event, t.decision)
 		n.track(c.ID, t)
 		touched = append(touched, n.setPromise(c.ID, t)...)
 		decided = append(decided, c)
@@ -236,10 +248,11 @@ func (n *Node) decide(c Container) (*tracked, error) {
 	return t, nil
 }
 
-// facts are the node facts for deciding container id: the memory.min
-// promised to every other container counts towards the node cap.
+// facts are the node facts for deciding container id: the memory.min and
+// memory.low promised to every other container count towards the node caps.
 func (n *Node) facts(id string) policy.Node {
-	return policy.Node{MemTotal: n.host.MemTotal, PageSize: n.host.PageSize, PromisedMin: n.ledger.TotalMin(id)}
+	return policy.Node{MemTotal: n.host.MemTotal, PageSize: n.host.PageSize,
+		PromisedMin: n.ledger.TotalMin(id), PromisedLow: n.ledger.TotalLow(id)}
 }
 
 // track stores a container's decision, keeping its place in the order.

@@ -61,12 +61,12 @@ func Decide(cfg *config.Config, p Pod, c Container, n Node) (*Decision, error) {
 	}
 
 	alloc := Allocatable(cfg, n)
-	d.Request, d.RequestSource, err = ResolveRequest(p, c, d.QOS, n)
+	d.Request, d.RequestSource, err = ResolveRequest(cfg, p, c, d.QOS, n)
 	if err != nil {
 		return nil, err
 	}
 	if d.Limit > 0 && d.Request > d.Limit {
-		d.Request = d.Limit
+		d.Request = d.Limit // a class defaultLimit below the request
 	}
 
 	if cl.Min != nil {
@@ -97,7 +97,7 @@ func Decide(cfg *config.Config, p Pod, c Container, n Node) (*Decision, error) {
 	if err := applyOverrides(cfg, p, c, n, alloc, d); err != nil {
 		return nil, err
 	}
-	enforceInvariants(cfg, n, d)
+	enforceInvariants(cfg, n, alloc, d)
 	return d, nil
 }
 
@@ -199,11 +199,20 @@ func applyOverrides(cfg *config.Config, p Pod, c Container, n Node, alloc int64,
 }
 
 // enforceInvariants makes every decision satisfy min <= low <= high <= max,
-// min and low strictly below the limit, and the node-wide memory.min cap.
-func enforceInvariants(cfg *config.Config, n Node, d *Decision) {
+// min and low strictly below the limit (else below the node's allocatable
+// memory) and never above MemTotal, and the node-wide caps on memory.min
+// and memory.low.
+func enforceInvariants(cfg *config.Config, n Node, alloc int64, d *Decision) {
 	page := n.pageSize()
-	if d.Limit > 0 {
-		maxProt := alignDown(int64(cfg.MaxProtectionFraction*float64(d.Limit)), page)
+	base := d.Limit
+	if base <= 0 {
+		base = alloc
+	}
+	if base > 0 {
+		maxProt := alignDown(int64(cfg.MaxProtectionFraction*float64(base)), page)
+		if n.MemTotal > 0 {
+			maxProt = min(maxProt, alignDown(n.MemTotal, page))
+		}
 		for _, v := range []*int64{d.Min, d.Low} {
 			if v != nil && *v > maxProt {
 				*v = maxProt
@@ -224,22 +233,41 @@ func enforceInvariants(cfg *config.Config, n Node, d *Decision) {
 			d.High = nil
 		}
 	}
-	if d.Min != nil && *d.Min > 0 && n.MemTotal > 0 {
+	if n.MemTotal <= 0 {
+		return
+	}
+	if d.Min != nil && *d.Min > 0 {
 		nodeCap := int64(cfg.NodeProtectionFraction * float64(n.MemTotal))
-		if n.PromisedMin+*d.Min > nodeCap {
+		if SatAdd(n.PromisedMin, *d.Min) > nodeCap {
 			d.Warnings = append(d.Warnings, fmt.Sprintf(
 				"node protection cap reached: %d bytes of memory.min already promised, %d more would exceed %d (nodeProtectionFraction %v of %d); container gets no protection",
 				n.PromisedMin, *d.Min, nodeCap, cfg.NodeProtectionFraction, n.MemTotal))
 			// Explicit zeros: a value promised before (a reload, a
 			// resize) must be taken back, not left in the cgroup.
-			if d.Min != nil {
-				d.Min = ptr(int64(0))
-			}
+			d.Min = ptr(int64(0))
 			if d.Low != nil {
 				d.Low = ptr(int64(0))
 			}
 		}
 	}
+	if d.Low != nil && *d.Low > 0 {
+		lowCap := int64(cfg.NodeLowProtectionFraction * float64(n.MemTotal))
+		if SatAdd(n.PromisedLow, *d.Low) > lowCap {
+			d.Warnings = append(d.Warnings, fmt.Sprintf(
+				"node memory.low cap reached: %d bytes of memory.low already promised, %d more would exceed %d (nodeLowProtectionFraction %v of %d); container gets no memory.low",
+				n.PromisedLow, *d.Low, lowCap, cfg.NodeLowProtectionFraction, n.MemTotal))
+			d.Low = ptr(int64(0))
+		}
+	}
+}
+
+// SatAdd adds two non-negative values, saturating at math.MaxInt64 instead
+// of wrapping.
+func SatAdd(a, b int64) int64 {
+	if b > 0 && a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
 }
 
 // ProtectedMin is the memory.min this decision promises (0 if none).

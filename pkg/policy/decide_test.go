@@ -373,7 +373,7 @@ func TestDecideMemoryHighKEP2570(t *testing.T) {
 		{"request equals limit", in{cfg: factor(0.8), class: "kep", ann: req("100Mi"), limit: 100 * Mi}, nil},
 		{"no limit: node allocatable stands in", in{cfg: alloc(factor(0.8), "100Mi"), class: "kep", ann: req("85Mi"), node: policy.Node{MemTotal: 8 * Gi}}, i64(97 * Mi)},
 		{"no limit: MemTotal when allocatable unset", in{cfg: factor(0.8), class: "kep", ann: req("85Mi"), node: policy.Node{MemTotal: 100 * Mi}}, i64(97 * Mi)},
-		{"no limit, request above allocatable", in{cfg: alloc(factor(0.8), "100Mi"), class: "kep", ann: req("200Mi"), node: policy.Node{MemTotal: 8 * Gi}}, nil},
+		{"no limit, request all of allocatable", in{cfg: alloc(factor(0.8), "100Mi"), class: "kep", ann: req("100Mi"), node: policy.Node{MemTotal: 8 * Gi}}, nil},
 		{"unaligned limit 1G, request 0, factor 0.9", in{cfg: factor(0.9), class: "kep", limit: 1000000000}, i64(899997696)},
 	}
 	for _, tc := range tests {

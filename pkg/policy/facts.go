@@ -76,6 +76,8 @@ type Node struct {
 	PageSize int64
 	// PromisedMin is the memory.min already promised to other containers.
 	PromisedMin int64
+	// PromisedLow is the memory.low already promised to other containers.
+	PromisedLow int64
 }
 
 func (n Node) pageSize() int64 {

@@ -44,7 +44,24 @@ func parseBytes(s string) (int64, error) { return config.ParseBytes(s) }
 //     for Burstable the lower bound of the request behind its oom_score_adj
 //     (kubelet sets 1000 - 1000*request/capacity);
 //  6. zero.
-func ResolveRequest(p Pod, c Container, qos QOSClass, n Node) (int64, RequestSource, error) {
+//
+// A request is bounded by the container's limit, else by the node's
+// allocatable memory (Allocatable): an annotation above it fails the
+// container; a request from kubelet or from the plugin's own records is
+// clamped to it.
+func ResolveRequest(cfg *config.Config, p Pod, c Container, qos QOSClass, n Node) (int64, RequestSource, error) {
+	bound, boundName := c.Limit, "the container's memory limit"
+	if bound <= 0 {
+		bound, boundName = Allocatable(cfg, n), "the node's allocatable memory"
+	}
+	b, src, err := resolveRequest(p, c, qos, n, bound, boundName)
+	if err == nil && bound > 0 && b > bound {
+		b = bound
+	}
+	return b, src, err
+}
+
+func resolveRequest(p Pod, c Container, qos QOSClass, n Node, bound int64, boundName string) (int64, RequestSource, error) {
 	for _, a := range []struct {
 		key string
 		src RequestSource
@@ -60,9 +77,12 @@ func ResolveRequest(p Pod, c Container, qos QOSClass, n Node) (int64, RequestSou
 		if err != nil {
 			return 0, "", inputErr(p, c, "annotation "+a.key, v, err.Error(), quantityAllowed)
 		}
-		if c.Limit > 0 && b > c.Limit {
-			return 0, "", inputErr(p, c, "annotation "+a.key, v,
-				fmt.Sprintf("above the container's memory limit %d", c.Limit), "at most the limit")
+		if bound > 0 && b > bound {
+			allowed := "at most the limit"
+			if c.Limit <= 0 {
+				allowed = fmt.Sprintf("at most %d", bound)
+			}
+			return 0, "", inputErr(p, c, "annotation "+a.key, v, fmt.Sprintf("above %s %d", boundName, bound), allowed)
 		}
 		return b, a.src, nil
 	}

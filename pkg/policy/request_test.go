@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"nri-memqos/pkg/config"
 	"nri-memqos/pkg/policy"
 )
 
@@ -124,7 +125,7 @@ func TestResolveRequest(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			p := policy.Pod{Namespace: "default", Name: "web", Annotations: tc.podAnn}
 			c := policy.Container{Name: "app", Annotations: tc.ctrAnn, Unified: tc.unified, Limit: tc.limit, OOMScoreAdj: tc.adj, UnifiedFromKubelet: tc.fresh, Recorded: tc.recorded}
-			got, src, err := policy.ResolveRequest(p, c, tc.qos, node)
+			got, src, err := policy.ResolveRequest(config.Default(), p, c, tc.qos, node)
 			if tc.wantErr != nil {
 				if err == nil {
 					t.Fatalf("ResolveRequest = %d (%s), want error", got, src)
@@ -148,7 +149,7 @@ func TestResolveRequest(t *testing.T) {
 func TestResolveRequestOOMScoreAdjPageAligned(t *testing.T) {
 	node := policy.Node{MemTotal: 8 * Gi, PageSize: page}
 	c := policy.Container{Name: "app", OOMScoreAdj: i64(998)}
-	got, src, err := policy.ResolveRequest(policy.Pod{}, c, policy.QOSBurstable, node)
+	got, src, err := policy.ResolveRequest(config.Default(), policy.Pod{}, c, policy.QOSBurstable, node)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +158,7 @@ func TestResolveRequestOOMScoreAdjPageAligned(t *testing.T) {
 		t.Errorf("ResolveRequest = (%d, %q), want (17178624, %q)", got, src, policy.RequestFromOOMScoreAdj)
 	}
 	node.MemTotal = 0
-	if got, src, _ := policy.ResolveRequest(policy.Pod{}, c, policy.QOSBurstable, node); got != 0 || src != policy.RequestUnknown {
+	if got, src, _ := policy.ResolveRequest(config.Default(), policy.Pod{}, c, policy.QOSBurstable, node); got != 0 || src != policy.RequestUnknown {
 		t.Errorf("without MemTotal: ResolveRequest = (%d, %q), want (0, unknown)", got, src)
 	}
 }
@@ -172,7 +173,7 @@ func TestResolveRequestHugeQuantity(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/limit=%d", v, limit), func(t *testing.T) {
 				p := policy.Pod{Namespace: "default", Name: "web", Annotations: map[string]string{policy.AnnotationRequestPrefix + "app": v}}
 				c := policy.Container{Name: "app", Limit: limit}
-				got, src, err := policy.ResolveRequest(p, c, policy.QOSBurstable, node)
+				got, src, err := policy.ResolveRequest(config.Default(), p, c, policy.QOSBurstable, node)
 				if err != nil {
 					inputError(t, err)
 					return
@@ -196,7 +197,7 @@ func TestResolveRequestHugeExponent(t *testing.T) {
 	for _, v := range []string{"1e99999999", "9e18000000", "1E-99999999", strings.Repeat("9", 65)} {
 		p := policy.Pod{Namespace: "default", Name: "web", Annotations: map[string]string{policy.AnnotationRequest: v}}
 		start := time.Now()
-		_, _, err := policy.ResolveRequest(p, policy.Container{Name: "app"}, policy.QOSBurstable, policy.Node{})
+		_, _, err := policy.ResolveRequest(config.Default(), p, policy.Container{Name: "app"}, policy.QOSBurstable, policy.Node{})
 		if err == nil || !strings.Contains(err.Error(), "not a quantity") {
 			t.Errorf("%s: error = %v; want not a quantity", v, err)
 		}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -42,8 +43,8 @@ type Ledger struct {
 	written  map[key]int64
 	// Running sums, kept with every change so that no event scans all
 	// promises: per ancestor, and memory.min over the node.
-	sumMin, sumLow map[string]int64
-	total          int64
+	sumMin, sumLow     map[string]int64
+	totalMin, totalLow int64
 }
 
 type key struct{ path, file string }
@@ -56,10 +57,11 @@ func New() *Ledger {
 
 // add adds (sign 1) or takes away (sign -1) a promise from the sums.
 func (l *Ledger) add(p Promise, sign int64) {
-	l.total += sign * p.Min
+	l.totalMin = addSigned(l.totalMin, sign, p.Min)
+	l.totalLow = addSigned(l.totalLow, sign, p.Low)
 	for _, a := range p.Ancestors {
-		l.sumMin[a] += sign * p.Min
-		l.sumLow[a] += sign * p.Low
+		l.sumMin[a] = addSigned(l.sumMin[a], sign, p.Min)
+		l.sumLow[a] = addSigned(l.sumLow[a], sign, p.Low)
 		if l.sumMin[a] == 0 && l.sumLow[a] == 0 {
 			delete(l.sumMin, a)
 			delete(l.sumLow, a)
@@ -72,6 +74,7 @@ func (l *Ledger) add(p Promise, sign int64) {
 func (l *Ledger) Set(id string, p Promise) []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	p.Min, p.Low = max(p.Min, 0), max(p.Low, 0)
 	touched := slices.Clone(p.Ancestors)
 	if old, ok := l.promises[id]; ok {
 		touched = mergePaths(touched, old.Ancestors)
@@ -117,7 +120,7 @@ func (l *Ledger) Reset() []string {
 		note(k.path)
 	}
 	l.promises = map[string]Promise{}
-	l.sumMin, l.sumLow, l.total = map[string]int64{}, map[string]int64{}, 0
+	l.sumMin, l.sumLow, l.totalMin, l.totalLow = map[string]int64{}, map[string]int64{}, 0, 0
 	return touched
 }
 
@@ -125,7 +128,26 @@ func (l *Ledger) Reset() []string {
 func (l *Ledger) TotalMin(except string) int64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.total - l.promises[except].Min
+	return l.totalMin - l.promises[except].Min
+}
+
+// TotalLow is the memory.low promised on the node, leaving out one container.
+func (l *Ledger) TotalLow(except string) int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.totalLow - l.promises[except].Low
+}
+
+// addSigned adds (sign 1) or takes away (sign -1) v from sum, saturating at
+// 0 and math.MaxInt64 instead of wrapping.
+func addSigned(sum, sign, v int64) int64 {
+	if sign > 0 {
+		if v > math.MaxInt64-sum {
+			return math.MaxInt64
+		}
+		return sum + v
+	}
+	return max(sum-v, 0)
 }
 
 // Sums returns the memory.min and memory.low promised below an ancestor.
