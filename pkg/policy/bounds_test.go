@@ -36,7 +36,7 @@ func TestRequestBoundedByAllocatable(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("Decide = %+v, %v; want an error containing %q", d, err, tc.wantErr)
 				}
-				inputError(t, err)
+				checkInputError(t, err)
 				return
 			}
 			if err != nil {

@@ -184,12 +184,12 @@ func TestDecideNotOptedIn(t *testing.T) {
 	if d != nil || err == nil {
 		t.Fatalf("Decide with unknown class = (%+v, %v), want error", d, err)
 	}
-	inputError(t, err)
+	checkInputError(t, err)
 	d, err = run(t, in{class: "burstable", ann: req("1Gi"), limit: 512 * Mi})
 	if d != nil || err == nil {
 		t.Fatalf("Decide with request above limit = (%+v, %v), want error", d, err)
 	}
-	inputError(t, err)
+	checkInputError(t, err)
 }
 
 func TestDecideBuiltinClasses(t *testing.T) {
@@ -859,7 +859,7 @@ func TestDecideOverrides(t *testing.T) {
 				if d != nil {
 					t.Errorf("Decide returned a decision with the error")
 				}
-				inputError(t, err)
+				checkInputError(t, err)
 				containsAll(t, err.Error(), append([]string{"pod default/web", `container "app"`}, tc.wantErr...)...)
 				return
 			}

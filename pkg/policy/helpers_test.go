@@ -47,6 +47,12 @@ func mustValidate(t testing.TB, c *config.Config) *config.Config {
 }
 
 // inputError asserts err is an *policy.InputError and returns it.
+// checkInputError fails the test unless err is an *policy.InputError.
+func checkInputError(t *testing.T, err error) {
+	t.Helper()
+	_ = inputError(t, err)
+}
+
 func inputError(t *testing.T, err error) *policy.InputError {
 	t.Helper()
 	var ie *policy.InputError

@@ -20,19 +20,18 @@ func TestResolveRequest(t *testing.T) {
 			map[string]string{"memory.min": "419430400", "memory.low": "524288000"}
 	}
 	type tcase struct {
-		name      string
-		qos       policy.QOSClass
-		podAnn    map[string]string
-		ctrAnn    map[string]string
-		unified   map[string]string
-		limit     int64
-		adj       *int64
-		want      int64
-		wantSrc   policy.RequestSource
-		wantErr   []string
-		errLimitK string
-		fresh     bool   // unified is kubelet's own request (creation, resize)
-		recorded  *int64 // the plugin's saved request
+		name     string
+		qos      policy.QOSClass
+		podAnn   map[string]string
+		ctrAnn   map[string]string
+		unified  map[string]string
+		limit    int64
+		adj      *int64
+		want     int64
+		wantSrc  policy.RequestSource
+		wantErr  []string
+		fresh    bool   // unified is kubelet's own request (creation, resize)
+		recorded *int64 // the plugin's saved request
 	}
 	pa, ca, u := all()
 	tests := []tcase{
@@ -130,7 +129,7 @@ func TestResolveRequest(t *testing.T) {
 				if err == nil {
 					t.Fatalf("ResolveRequest = %d (%s), want error", got, src)
 				}
-				inputError(t, err)
+				checkInputError(t, err)
 				containsAll(t, err.Error(), tc.wantErr...)
 				return
 			}
@@ -175,7 +174,7 @@ func TestResolveRequestHugeQuantity(t *testing.T) {
 				c := policy.Container{Name: "app", Limit: limit}
 				got, src, err := policy.ResolveRequest(config.Default(), p, c, policy.QOSBurstable, node)
 				if err != nil {
-					inputError(t, err)
+					checkInputError(t, err)
 					return
 				}
 				if limit > 0 {
