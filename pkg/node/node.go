@@ -102,7 +102,7 @@ func New(o Options) *Node {
 		stateFile:  o.StateFile,
 		meminfo:    o.Meminfo,
 		fileConfig: o.FileConfig,
-		ledger:     protection.New(),
+		ledger:     protection.New(o.Host.MemTotal),
 		containers: map[string]*tracked{},
 		requests:   map[string]int64{},
 		configured: make(chan struct{}),

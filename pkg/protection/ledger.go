@@ -1,17 +1,11 @@
 package protection
 
 import (
-	"cmp"
-	"errors"
-	"fmt"
 	"math"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 
 	"nri-memqos/pkg/cgroupfs"
-	"nri-memqos/pkg/state"
 )
 
 // Files is the cgroup I/O the ledger needs; *cgroupfs.FS implements it.
@@ -29,30 +23,38 @@ type Promise struct {
 	Min, Low  int64
 }
 
-// Change is one ancestor file the ledger wrote.
-type Change struct {
-	Path, File string
-	From, To   int64
-}
-
-// Ledger holds the promises and the values the plugin last wrote into each
-// ancestor, so it never lowers a value someone else (kubelet) set higher.
+// Ledger holds the promises and, per ancestor file, what the plugin last
+// wrote there and the baseline: the value someone else (kubelet) set. It
+// brings every ancestor to max(baseline, sum of the promises below) and
+// never lowers one below its baseline.
 type Ledger struct {
 	mu       sync.Mutex
 	promises map[string]Promise
-	written  map[key]int64
+	files    map[key]*record
 	// Running sums, kept with every change so that no event scans all
-	// promises: per ancestor, and memory.min over the node.
+	// promises: per ancestor, and over the node.
 	sumMin, sumLow     map[string]int64
 	totalMin, totalLow int64
+	// max bounds every value written (MemTotal); 0 means no bound.
+	max int64
 }
 
 type key struct{ path, file string }
 
-// New returns an empty ledger.
-func New() *Ledger {
-	return &Ledger{promises: map[string]Promise{}, written: map[key]int64{},
-		sumMin: map[string]int64{}, sumLow: map[string]int64{}}
+// record is what the ledger knows of one ancestor file.
+type record struct {
+	// written is what the plugin last wrote.
+	written int64
+	// baseline is the value someone else set: found before the plugin's
+	// first write, or written by someone else since.
+	baseline int64
+}
+
+// New returns an empty ledger that never writes a value above max (node
+// memory; 0: no bound).
+func New(max int64) *Ledger {
+	return &Ledger{promises: map[string]Promise{}, files: map[key]*record{},
+		sumMin: map[string]int64{}, sumLow: map[string]int64{}, max: max}
 }
 
 // add adds (sign 1) or takes away (sign -1) a promise from the sums.
@@ -99,7 +101,8 @@ func (l *Ledger) Remove(id string) []string {
 }
 
 // Reset forgets every promise (before a Synchronize rebuilds them); what
-// was written is kept, so values written before stay recognisable as ours.
+// was written and the baselines are kept, so values written before stay
+// recognisable as ours.
 // It returns every ancestor that held a promise or a value the ledger wrote,
 // so that a following Full Apply lowers what no container needs any more.
 func (l *Ledger) Reset() []string {
@@ -116,7 +119,7 @@ func (l *Ledger) Reset() []string {
 	for p := range l.sumMin {
 		note(p)
 	}
-	for k := range l.written {
+	for k := range l.files {
 		note(k.path)
 	}
 	l.promises = map[string]Promise{}
@@ -161,88 +164,6 @@ func (l *Ledger) sums(path string) (min, low int64) {
 	return l.sumMin[path], l.sumLow[path]
 }
 
-// Mode selects which direction Apply may move values.
-type Mode int
-
-const (
-	// RaiseOnly raises ancestors that hold less than promised and lowers nothing:
-	// used before a container's own values grow.
-	RaiseOnly Mode = iota
-	// Full also lowers values the plugin wrote itself down to the sums:
-	// used after containers went away or shrank.
-	Full
-)
-
-// Apply brings the given ancestors' memory.min and memory.low to the sums
-// promised below them. Raises go outermost first, lowerings innermost first,
-// so a child never holds more than its parent grants in between. A value
-// above the sum that the plugin did not write (kubelet's) is left alone.
-// Vanished cgroups are skipped.
-func (l *Ledger) Apply(fs Files, paths []string, mode Mode) ([]Change, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	paths = dedupe(paths)
-	slices.SortFunc(paths, func(a, b string) int { return len(a) - len(b) })
-
-	type action struct {
-		path, file string
-		from, to   int64
-	}
-	var raises, lowers []action
-	var errs []error
-	for _, p := range paths {
-		min, low := l.sums(p)
-		for _, f := range []struct {
-			file string
-			want int64
-		}{{cgroupfs.FileMin, min}, {cgroupfs.FileLow, low}} {
-			cur, err := fs.ReadInt(p, f.file)
-			if err != nil {
-				if cgroupfs.IsGone(err) {
-					// The cgroup went away, and with it what was written there.
-					delete(l.written, key{p, f.file})
-				} else {
-					errs = append(errs, err)
-				}
-				continue
-			}
-			if cur < 0 {
-				// "max": above any sum, and never a value the ledger writes.
-				continue
-			}
-			switch {
-			case cur < f.want:
-				raises = append(raises, action{p, f.file, cur, f.want})
-			case cur > f.want && mode == Full:
-				if ours, ok := l.written[key{p, f.file}]; ok && ours == cur {
-					lowers = append(lowers, action{p, f.file, cur, f.want})
-				}
-			}
-		}
-	}
-	slices.Reverse(lowers)
-	var changes []Change
-	for _, a := range append(raises, lowers...) {
-		_, err := fs.Write(a.path, a.file, strconv.FormatInt(a.to, 10))
-		if err != nil {
-			if !cgroupfs.IsGone(err) {
-				errs = append(errs, err)
-			}
-			continue
-		}
-		if a.to == 0 {
-			delete(l.written, key{a.path, a.file})
-		} else {
-			l.written[key{a.path, a.file}] = a.to
-		}
-		changes = append(changes, Change{Path: a.path, File: a.file, From: a.from, To: a.to})
-	}
-	if err := errors.Join(errs...); err != nil {
-		return changes, fmt.Errorf("ancestor protection: %w", err)
-	}
-	return changes, nil
-}
-
 func dedupe(paths []string) []string {
 	seen := make(map[string]bool, len(paths))
 	out := make([]string, 0, len(paths))
@@ -262,29 +183,4 @@ func mergePaths(a, b []string) []string {
 		}
 	}
 	return a
-}
-
-// Snapshot returns the ancestor values the ledger wrote, sorted.
-func (l *Ledger) Snapshot() []state.Value {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	vals := make([]state.Value, 0, len(l.written))
-	for k, v := range l.written {
-		vals = append(vals, state.Value{Path: k.path, File: k.file, Value: v})
-	}
-	slices.SortFunc(vals, func(a, b state.Value) int {
-		return cmp.Or(strings.Compare(a.Path, b.Path), strings.Compare(a.File, b.File))
-	})
-	return vals
-}
-
-// Restore takes back values a previous process wrote (see Snapshot), so
-// they stay recognisable as the plugin's own and are lowered when their
-// containers are gone.
-func (l *Ledger) Restore(vals []state.Value) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, v := range vals {
-		l.written[key{v.Path, v.File}] = v.Value
-	}
 }

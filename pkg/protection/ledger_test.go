@@ -182,7 +182,7 @@ func TestSetAndApplySums(t *testing.T) {
 		for _, tc := range tests {
 			t.Run(fmt.Sprintf("%s/mode=%d", tc.name, mode), func(t *testing.T) {
 				f := newFake().addCgroups(slices.Collect(maps.Keys(tc.wantFiles))...)
-				l := protection.New()
+				l := protection.New(0)
 				var touched []string
 				for _, id := range slices.Sorted(maps.Keys(tc.promises)) {
 					p := tc.promises[id]
@@ -256,7 +256,7 @@ func TestRaiseOnlyNeverLowers(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFake().addCgroups(kp, bu, pod1)
-			l := protection.New()
+			l := protection.New(0)
 			paths := l.Set("c1", promise(pod1+"/c1", 100, 200))
 			l.Set("c2", promise(pod1+"/c2", 50, 30))
 			mustApply(t, l, f, paths, protection.Full)
@@ -287,7 +287,7 @@ func TestFullLowersOnlyOwnValues(t *testing.T) {
 	// kubelet set these before the plugin ran.
 	f.set(pod1, fMin, 500) // above what the ledger promises
 	f.set(bu, fLow, 100)   // below: the ledger raises it and owns it
-	l := protection.New()
+	l := protection.New(0)
 	paths := l.Set("c1", promise(pod1+"/c1", 100, 200))
 	l.Set("c2", promise(pod1+"/c2", 50, 30))
 
@@ -313,12 +313,12 @@ func TestFullLowersOnlyOwnValues(t *testing.T) {
 	changes = mustApply(t, l, f, paths, protection.Full)
 	checkValues(t, f, want{
 		kp:   {50, 999}, // low: kubelet's value, kept
-		bu:   {50, 30},  // low: raised by the ledger from kubelet's 100, so the ledger's
+		bu:   {50, 100}, // low: raised by the ledger from kubelet's 100, lowered back to it, not below (issue 10, item 5)
 		pod1: {500, 30}, // min: kubelet's value, kept
 	})
 	wantWrites := []write{
 		{pod1, fLow, "30"},
-		{bu, fLow, "30"}, {bu, fMin, "50"},
+		{bu, fLow, "100"}, {bu, fMin, "50"},
 		{kp, fMin, "50"},
 	}
 	if !slices.Equal(f.writes, wantWrites) {
@@ -331,7 +331,7 @@ func TestFullLowersOnlyOwnValues(t *testing.T) {
 
 func TestRemove(t *testing.T) {
 	f := newFake().addCgroups(kp, bu, pod1, pod3)
-	l := protection.New()
+	l := protection.New(0)
 	var paths []string
 	paths = append(paths, l.Set("c1", promise(pod1+"/c1", 100, 200))...)
 	paths = append(paths, l.Set("c2", promise(pod1+"/c2", 50, 30))...)
@@ -377,7 +377,7 @@ func TestRemove(t *testing.T) {
 // TestApplyOrder checks raises outermost first and lowerings innermost first.
 func TestApplyOrder(t *testing.T) {
 	f := newFake().addCgroups(kp, bu, pod1)
-	l := protection.New()
+	l := protection.New(0)
 	paths := l.Set("c1", promise(pod1+"/c1", 100, 200))
 
 	// Paths deliberately given innermost first.
@@ -459,7 +459,7 @@ func TestApplyVanishedAncestor(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFake().addCgroups(kp, bu, pod1)
 			tc.setup(f)
-			l := protection.New()
+			l := protection.New(0)
 			paths := l.Set("c1", promise(pod1+"/c1", 100, 200))
 			changes, err := l.Apply(f, paths, protection.RaiseOnly)
 			if err != nil {
@@ -527,7 +527,7 @@ func TestApplyErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFake().addCgroups(kp, bu, pod1)
 			tc.setup(f)
-			l := protection.New()
+			l := protection.New(0)
 			paths := l.Set("c1", promise(pod1+"/c1", 100, 200))
 			changes, err := l.Apply(f, paths, protection.RaiseOnly)
 			if err == nil {
@@ -551,7 +551,7 @@ func TestApplyErrors(t *testing.T) {
 }
 
 func TestTotalMin(t *testing.T) {
-	l := protection.New()
+	l := protection.New(0)
 	l.Set("c1", promise(pod1+"/c1", 100, 200))
 	l.Set("c2", promise(pod1+"/c2", 50, 30))
 	l.Set("c3", promise(pod3+"/c3", 1000, 5000))
@@ -573,14 +573,14 @@ func TestTotalMin(t *testing.T) {
 			}
 		})
 	}
-	if got := protection.New().TotalMin(""); got != 0 {
+	if got := protection.New(0).TotalMin(""); got != 0 {
 		t.Errorf("empty ledger TotalMin = %d; want 0", got)
 	}
 }
 
 func TestSetMovesPromise(t *testing.T) {
 	f := newFake().addCgroups(kp, bu, pod1, pod2)
-	l := protection.New()
+	l := protection.New(0)
 	mustApply(t, l, f, l.Set("c1", promise(pod1+"/c1", 100, 200)), protection.Full)
 	got := l.Set("c1", promise(pod2+"/c1", 40, 20))
 	if wantPaths := []string{kp, bu, pod2, pod1}; !slices.Equal(got, wantPaths) {
@@ -609,7 +609,7 @@ func TestReset(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFake().addCgroups(kp, bu, pod1, pod3)
-			l := protection.New()
+			l := protection.New(0)
 			var paths []string
 			paths = append(paths, l.Set("c1", promise(pod1+"/c1", 100, 200))...)
 			paths = append(paths, l.Set("c2", promise(pod1+"/c2", 50, 30))...)
@@ -647,15 +647,16 @@ func TestReset(t *testing.T) {
 
 func TestApplyDuplicatePaths(t *testing.T) {
 	f := newFake().addCgroups(kp, bu, pod1)
-	l := protection.New()
+	l := protection.New(0)
 	l.Set("c1", promise(pod1+"/c1", 100, 200))
 	paths := []string{pod1, pod1, bu, kp, bu, pod1, kp}
 	changes := mustApply(t, l, f, paths, protection.Full)
 	if len(f.writes) != 6 || len(changes) != 6 {
 		t.Fatalf("%d writes, %d changes; want 6 each: %v", len(f.writes), len(changes), f.writes)
 	}
-	if f.reads != 6 {
-		t.Errorf("%d reads; want 6", f.reads)
+	// Each file once, and each raised cgroup's memory.max once.
+	if f.reads != 9 {
+		t.Errorf("%d reads; want 9", f.reads)
 	}
 	if !slices.Equal(paths, []string{pod1, pod1, bu, kp, bu, pod1, kp}) {
 		t.Errorf("Apply modified its input: %q", paths)
@@ -665,7 +666,7 @@ func TestApplyDuplicatePaths(t *testing.T) {
 
 func TestApplyEmpty(t *testing.T) {
 	f := newFake().addCgroups(kp)
-	l := protection.New()
+	l := protection.New(0)
 	changes, err := l.Apply(f, nil, protection.Full)
 	if err != nil || changes != nil || f.reads != 0 || len(f.writes) != 0 {
 		t.Fatalf("Apply(nil) = %+v, %v with %d reads, %d writes; want nothing", changes, err, f.reads, len(f.writes))
@@ -675,7 +676,7 @@ func TestApplyEmpty(t *testing.T) {
 func TestThousandContainers(t *testing.T) {
 	const pods, perPod = 100, 10
 	f := newFake().addCgroups(kp, bu)
-	l := protection.New()
+	l := protection.New(0)
 	podPath := func(i int) string {
 		if i%2 == 0 {
 			return fmt.Sprintf("%s/pod%d", bu, i)
@@ -787,7 +788,7 @@ func checkFile(t *testing.T, root, rel, file, want string) {
 
 func TestApplyRealFS(t *testing.T) {
 	fs, root := v2Tree(t, kp, bu, pod1, pod3)
-	l := protection.New()
+	l := protection.New(0)
 	var paths []string
 	paths = append(paths, l.Set("c1", promise(pod1+"/c1", 64<<20, 128<<20))...)
 	paths = append(paths, l.Set("c2", promise(pod2+"/c2", 1<<20, 0))...) // pod2 has no cgroup (gone)
@@ -853,7 +854,7 @@ func TestApplyLeavesMaxAlone(t *testing.T) {
 			if err := os.WriteFile(filepath.Join(root, bu, fMin), []byte("max\n"), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			l := protection.New()
+			l := protection.New(0)
 			paths := l.Set("c1", promise(pod1+"/c1", tc.min, tc.min))
 			changes, err := l.Apply(fs, paths, tc.mode)
 			if err != nil {
@@ -874,7 +875,7 @@ func TestApplyLeavesMaxAlone(t *testing.T) {
 // lowers it once no container needs it.
 func TestSnapshotRestore(t *testing.T) {
 	f := newFake().addCgroups(kp, bu, pod1)
-	l := protection.New()
+	l := protection.New(0)
 	mustApply(t, l, f, l.Set("c1", promise(pod1+"/c1", 100, 200)), protection.Full)
 	snap := l.Snapshot()
 	wantSnap := []state.Value{
@@ -886,7 +887,7 @@ func TestSnapshotRestore(t *testing.T) {
 		t.Fatalf("Snapshot = %+v; want %+v", snap, wantSnap)
 	}
 
-	fresh := protection.New()
+	fresh := protection.New(0)
 	fresh.Restore(snap)
 	touched := fresh.Reset()
 	if got := slices.Sorted(slices.Values(touched)); !slices.Equal(got, []string{kp, bu, pod1}) {
@@ -898,7 +899,7 @@ func TestSnapshotRestore(t *testing.T) {
 	// Without the restored values the same lowering must not happen.
 	f2 := newFake().addCgroups(kp, bu, pod1)
 	mustApply(t, l, f2, l.Set("c1", promise(pod1+"/c1", 100, 200)), protection.Full)
-	mustApply(t, protection.New(), f2, []string{kp, bu, pod1}, protection.Full)
+	mustApply(t, protection.New(0), f2, []string{kp, bu, pod1}, protection.Full)
 	checkValues(t, f2, want{kp: {100, 200}, bu: {100, 200}, pod1: {100, 200}})
 }
 
@@ -906,7 +907,7 @@ func TestSnapshotRestore(t *testing.T) {
 // state must not keep naming it.
 func TestApplyForgetsVanishedCgroups(t *testing.T) {
 	f := newFake().addCgroups(kp, bu, pod1)
-	l := protection.New()
+	l := protection.New(0)
 	mustApply(t, l, f, l.Set("c1", promise(pod1+"/c1", 100, 200)), protection.Full)
 	delete(f.vals, fkey{pod1, fMin})
 	delete(f.vals, fkey{pod1, fLow})

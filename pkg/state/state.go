@@ -8,11 +8,15 @@ import (
 	"path/filepath"
 )
 
-// Value is one ancestor cgroup file value the plugin wrote.
+// Value is one ancestor cgroup file value the plugin wrote, and the
+// baseline under it: the value someone else (kubelet) had set, which the
+// plugin never lowers the file below. A state saved without baselines
+// reads them as 0.
 type Value struct {
-	Path  string `json:"path"`
-	File  string `json:"file"`
-	Value int64  `json:"value"`
+	Path     string `json:"path"`
+	File     string `json:"file"`
+	Value    int64  `json:"value"`
+	Baseline int64  `json:"baseline,omitempty"`
 }
 
 // State is the content of the file.
@@ -37,7 +41,7 @@ func Save(path string, s *State) error {
 	}
 	defer os.Remove(tmp.Name())
 	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
+		_ = tmp.Close() // the write failed already: that is the error to report
 		return fmt.Errorf("failed to save state to %s: %w", tmp.Name(), err)
 	}
 	if err := tmp.Close(); err != nil {

@@ -1,0 +1,93 @@
+package protection_test
+
+import (
+	"slices"
+	"testing"
+
+	"nri-memqos/pkg/protection"
+	"nri-memqos/pkg/state"
+)
+
+// TestBaseline: a value someone else set before the plugin, or since, is a
+// floor the plugin raises above and lowers back to, never below (issue 10,
+// item 5).
+func TestBaseline(t *testing.T) {
+	f := newFake().addCgroups(kp, bu, pod1)
+	f.set(bu, fMin, 300) // kubelet's, below what will be promised
+	l := protection.New(0)
+	mustApply(t, l, f, l.Set("c1", promise(pod1+"/c1", 500, 0)), protection.RaiseOnly)
+	checkValues(t, f, want{kp: {500, 0}, bu: {500, 0}, pod1: {500, 0}})
+
+	// kubelet raises kubepods above the sum: its value is the new baseline.
+	f.set(kp, fMin, 800)
+	mustApply(t, l, f, l.Set("c1", promise(pod1+"/c1", 600, 0)), protection.Full)
+	checkValues(t, f, want{kp: {800, 0}, bu: {600, 0}, pod1: {600, 0}})
+
+	// The container goes: every file back at its baseline.
+	mustApply(t, l, f, l.Remove("c1"), protection.Full)
+	checkValues(t, f, want{kp: {800, 0}, bu: {300, 0}, pod1: {0, 0}})
+	if snap := l.Snapshot(); len(snap) != 0 {
+		t.Errorf("Snapshot after every file is back at its baseline = %+v; want empty", snap)
+	}
+}
+
+// TestRepair: Repair writes back what someone else reset below the target,
+// marks those changes, and takes a foreign value above the sum as the new
+// baseline (kubelet's TieredReservation coexists).
+func TestRepair(t *testing.T) {
+	f := newFake().addCgroups(kp, bu, pod1)
+	l := protection.New(0)
+	mustApply(t, l, f, l.Set("c1", promise(pod1+"/c1", 100, 200)), protection.RaiseOnly)
+
+	f.set(bu, fMin, 0)   // kubelet's QoS manager resets it
+	f.set(bu, fLow, 500) // kubelet's TieredReservation: above the sum
+	f.writes = nil
+	changes, err := l.Repair(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want1 := []protection.Change{{Path: bu, File: fMin, From: 0, To: 100, Repair: true}}
+	if !slices.Equal(changes, want1) {
+		t.Errorf("Repair = %+v; want %+v", changes, want1)
+	}
+	checkValues(t, f, want{kp: {100, 200}, bu: {100, 500}, pod1: {100, 200}})
+
+	// Nothing changed since: Repair writes nothing.
+	f.writes = nil
+	if changes, err := l.Repair(f); err != nil || len(changes) != 0 || len(f.writes) != 0 {
+		t.Errorf("second Repair = %+v, %v (writes %v); want nothing", changes, err, f.writes)
+	}
+
+	// The container goes: bu's memory.low stays at kubelet's 500, memory.min
+	// goes to kubelet's last value, 0.
+	mustApply(t, l, f, l.Remove("c1"), protection.Full)
+	checkValues(t, f, want{kp: {0, 0}, bu: {0, 500}, pod1: {0, 0}})
+}
+
+// TestBounds: nothing is written above the ledger's bound (MemTotal) or the
+// ancestor's own memory.max.
+func TestBounds(t *testing.T) {
+	f := newFake().addCgroups(kp, bu, pod1)
+	f.set(pod1, "memory.max", 700)
+	l := protection.New(1000)
+	mustApply(t, l, f, l.Set("c1", promise(pod1+"/c1", 900, 5000)), protection.RaiseOnly)
+	checkValues(t, f, want{kp: {900, 1000}, bu: {900, 1000}, pod1: {700, 700}})
+}
+
+// TestSnapshotKeepsBaselines: a restarted plugin lowers its own values to
+// the baselines found by the one before, not to 0.
+func TestSnapshotKeepsBaselines(t *testing.T) {
+	f := newFake().addCgroups(kp, bu, pod1)
+	f.set(bu, fLow, 100)
+	l := protection.New(0)
+	mustApply(t, l, f, l.Set("c1", promise(pod1+"/c1", 0, 300)), protection.RaiseOnly)
+	snap := l.Snapshot()
+	if i := slices.IndexFunc(snap, func(v state.Value) bool { return v.Path == bu && v.File == fLow }); i < 0 || snap[i].Value != 300 || snap[i].Baseline != 100 {
+		t.Fatalf("Snapshot = %+v; want %s/%s 300 over baseline 100", snap, bu, fLow)
+	}
+	restarted := protection.New(0)
+	restarted.Restore(snap)
+	// The container is gone when the new process looks.
+	mustApply(t, restarted, f, restarted.Reset(), protection.Full)
+	checkValues(t, f, want{kp: {0, 0}, bu: {0, 100}, pod1: {0, 0}})
+}

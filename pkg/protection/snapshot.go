@@ -1,0 +1,35 @@
+package protection
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+
+	"nri-memqos/pkg/state"
+)
+
+// Snapshot returns, sorted, every ancestor value the ledger wrote with its
+// baseline.
+func (l *Ledger) Snapshot() []state.Value {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	vals := make([]state.Value, 0, len(l.files))
+	for k, r := range l.files {
+		vals = append(vals, state.Value{Path: k.path, File: k.file, Value: r.written, Baseline: r.baseline})
+	}
+	slices.SortFunc(vals, func(a, b state.Value) int {
+		return cmp.Or(strings.Compare(a.Path, b.Path), strings.Compare(a.File, b.File))
+	})
+	return vals
+}
+
+// Restore takes back values a previous process wrote (see Snapshot), so
+// they stay recognisable as the plugin's own, are lowered when their
+// containers are gone, and never below the baselines found then.
+func (l *Ledger) Restore(vals []state.Value) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, v := range vals {
+		l.files[key{v.Path, v.File}] = &record{written: v.Value, baseline: v.Baseline}
+	}
+}
