@@ -305,7 +305,9 @@ func writeLayout(path string, img v1.Image, ref, tag, arch string, t time.Time) 
 		return result{}, fmt.Errorf("layer: %w", err)
 	}
 	layer, err := io.ReadAll(lr)
-	lr.Close()
+	if cerr := lr.Close(); err == nil {
+		err = cerr
+	}
 	if err != nil {
 		return result{}, fmt.Errorf("layer: %w", err)
 	}

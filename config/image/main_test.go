@@ -122,7 +122,9 @@ func TestImageLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	files, headers, order := readTar(t, f)
-	f.Close()
+	if err := f.Close(); err != nil {
+		t.Error(err)
+	}
 	if order[0] != "oci-layout" || order[len(order)-1] != "index.json" {
 		t.Errorf("entries %v: want oci-layout first and index.json last", order)
 	}
@@ -252,7 +254,9 @@ func TestImageLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	uncompressed, err := io.ReadAll(rc)
-	rc.Close()
+	if cerr := rc.Close(); cerr != nil {
+		t.Error(cerr)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,7 +339,8 @@ func TestImageTag(t *testing.T) {
 
 // elfFile is a minimal ELF64 executable header for machine m, with a
 // PT_INTERP program header when dynamic.
-func elfFile(m elf.Machine, dynamic bool) []byte {
+func elfFile(t *testing.T, m elf.Machine, dynamic bool) []byte {
+	t.Helper()
 	var ident [elf.EI_NIDENT]byte
 	copy(ident[:], elf.ELFMAG)
 	ident[elf.EI_CLASS] = byte(elf.ELFCLASS64)
@@ -351,9 +356,13 @@ func elfFile(m elf.Machine, dynamic bool) []byte {
 		progs = append(progs, elf.Prog64{Type: uint32(elf.PT_INTERP), Flags: uint32(elf.PF_R), Align: 1})
 	}
 	var buf bytes.Buffer
-	binary.Write(&buf, binary.LittleEndian, h)
+	if err := binary.Write(&buf, binary.LittleEndian, h); err != nil {
+		t.Fatal(err)
+	}
 	for _, p := range progs {
-		binary.Write(&buf, binary.LittleEndian, p)
+		if err := binary.Write(&buf, binary.LittleEndian, p); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return buf.Bytes()
 }
@@ -365,10 +374,10 @@ func TestCheckBinary(t *testing.T) {
 		arch string
 		err  string
 	}{
-		{"static amd64", elfFile(elf.EM_X86_64, false), "amd64", ""},
-		{"static arm64", elfFile(elf.EM_AARCH64, false), "arm64", ""},
-		{"wrong arch", elfFile(elf.EM_AARCH64, false), "amd64", "built for EM_AARCH64"},
-		{"dynamic", elfFile(elf.EM_X86_64, true), "amd64", "dynamically linked"},
+		{"static amd64", elfFile(t, elf.EM_X86_64, false), "amd64", ""},
+		{"static arm64", elfFile(t, elf.EM_AARCH64, false), "arm64", ""},
+		{"wrong arch", elfFile(t, elf.EM_AARCH64, false), "amd64", "built for EM_AARCH64"},
+		{"dynamic", elfFile(t, elf.EM_X86_64, true), "amd64", "dynamically linked"},
 		{"truncated ELF", []byte(elf.ELFMAG + "\x02"), "amd64", "malformed ELF"},
 		{"not ELF", dummyBinary, "amd64", ""},
 	} {
@@ -382,7 +391,7 @@ func TestCheckBinary(t *testing.T) {
 func TestBuildRefuses(t *testing.T) {
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "bin")
-	if err := os.WriteFile(bin, elfFile(elf.EM_X86_64, true), 0o755); err != nil {
+	if err := os.WriteFile(bin, elfFile(t, elf.EM_X86_64, true), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	good := options{Binary: bin, Config: filepath.Join("..", "nri-memqos.yaml"), Tag: "localhost/nri-memqos:dev",

@@ -178,7 +178,7 @@ func checkContainer(t *testing.T, c explain.ContainerResult, w wantCtr) {
 	if c.Runtime.MemoryLimit != w.limit {
 		errorf("runtime limit = %d, want %d", c.Runtime.MemoryLimit, w.limit)
 	}
-	if want := w.unifiedV2; !maps.Equal(c.Runtime.UnifiedV2, want) && !(len(want) == 0 && len(c.Runtime.UnifiedV2) == 0) {
+	if want := w.unifiedV2; !maps.Equal(c.Runtime.UnifiedV2, want) && (len(want) != 0 || len(c.Runtime.UnifiedV2) != 0) {
 		errorf("runtime unified v2 = %v, want %v", c.Runtime.UnifiedV2, want)
 	}
 	if c.Spec != nil && (!eqPtr(c.Spec.MemoryRequest, w.specReq) || !eqPtr(c.Spec.MemoryLimit, w.specLimt)) {
@@ -204,7 +204,7 @@ func checkContainer(t *testing.T, c explain.ContainerResult, w wantCtr) {
 	if w.optedIn && (c.V2.Limit != w.limit || c.V1.Limit != w.limit || c.V2.SetLimit != 0) {
 		errorf("decided limit = %d/%d set %d, want %d", c.V2.Limit, c.V1.Limit, c.V2.SetLimit, w.limit)
 	}
-	if want := w.v2; !maps.Equal(c.V2.Unified, want) && !(len(want) == 0 && len(c.V2.Unified) == 0) {
+	if want := w.v2; !maps.Equal(c.V2.Unified, want) && (len(want) != 0 || len(c.V2.Unified) != 0) {
 		errorf("v2 unified = %v, want %v", c.V2.Unified, want)
 	}
 	if !eqPtr(c.V1.SoftLimit, w.soft) || !eqPtr(c.V1.Swappiness, w.swp) || !eqPtr(c.V1.MemSwLimit, w.memsw) {

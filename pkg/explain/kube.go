@@ -80,7 +80,7 @@ func parseKube(d doc) ([]PodInput, error) {
 			if err := json.Unmarshal(item, &sub.obj); err != nil || sub.obj == nil {
 				return nil, fmt.Errorf("%s: not an object; allowed: a Pod", sub.name)
 			}
-			if k, _ := sub.obj["kind"].(string); k != "Pod" && !(kind == "PodList" && k == "") {
+			if k, _ := sub.obj["kind"].(string); k != "Pod" && (kind != "PodList" || k != "") {
 				return nil, fmt.Errorf("%s: kind %q; allowed: Pod", sub.name, k)
 			}
 			// The API server's PodList items carry neither kind nor apiVersion.
@@ -173,7 +173,7 @@ func parsePod(d doc, bare bool) (PodInput, error) {
 	if err := decode(d, &k); err != nil {
 		return PodInput{}, err
 	}
-	if k.APIVersion != "v1" && !(bare && k.APIVersion == "") {
+	if k.APIVersion != "v1" && (!bare || k.APIVersion != "") {
 		return PodInput{}, fmt.Errorf("%s: apiVersion %q; allowed: v1", d.name, k.APIVersion)
 	}
 	if k.Metadata.Name == "" {

@@ -41,8 +41,6 @@ const (
 
 	// Guard step for the burstable fixture: alignUp(0.25 × (1Gi − 993210368)).
 	buGuardStep = 20135936
-
-	maxPerTick = 64 * mi
 )
 
 var base = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)

@@ -137,7 +137,9 @@ func scrape(t *testing.T, name string, parts ...string) float64 {
 			return v
 		}
 	}
-	io.Copy(io.Discard, resp.Body)
+	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+		t.Fatalf("scrape %s: %v", name, err)
+	}
 	return 0
 }
 

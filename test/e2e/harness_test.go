@@ -188,7 +188,10 @@ func (r *runtime) start() {
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	p, err := proc.Start(cmd)
-	logf.Close() // containerd writes to its own copy
+	// containerd writes to its own copy.
+	if cerr := logf.Close(); cerr != nil {
+		t.Errorf("close %s: %v", r.logPath, cerr)
+	}
 	if err != nil {
 		t.Fatalf("start containerd: %v", err)
 	}

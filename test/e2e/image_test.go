@@ -255,7 +255,7 @@ func buildBusyboxImage(busybox, dst string, refNames ...string) error {
 		err = cerr
 	}
 	if err != nil {
-		os.Remove(dst)
+		err = errors.Join(err, os.Remove(dst))
 		return fmt.Errorf("buildBusyboxImage: %w", err)
 	}
 	return nil

@@ -159,7 +159,9 @@ func TestImagePodV2(t *testing.T) {
 			return false
 		}
 		defer resp.Body.Close()
-		io.Copy(io.Discard, resp.Body)
+		if _, err := io.Copy(io.Discard, resp.Body); err != nil {
+			return false
+		}
 		return resp.StatusCode == http.StatusOK
 	})
 
@@ -177,7 +179,9 @@ func TestImagePodV2(t *testing.T) {
 		t.Fatal(err)
 	}
 	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	if err := resp.Body.Close(); err != nil {
+		t.Error(err)
+	}
 	want := `nri_memqos_container_memory_min_bytes{class="latency-sensitive",container="app",namespace="e2e",pod="served"} 2.68435456e+08`
 	if !strings.Contains(string(body), want) {
 		t.Errorf("/metrics lacks %s", want)

@@ -230,7 +230,9 @@ func TestProtectionGuest(t *testing.T) {
 			return
 		}
 		// One line, one write: the host picks it out of the console.
-		os.Stdout.Write([]byte("\n" + protectionPrefix + string(b) + "\n"))
+		if _, err := os.Stdout.Write([]byte("\n" + protectionPrefix + string(b) + "\n")); err != nil {
+			t.Errorf("write result: %v", err)
+		}
 	}()
 
 	lsFile, beFile := filepath.Join(data, "prot-ls"), filepath.Join(data, "prot-be")

@@ -202,7 +202,9 @@ func writeFile(t *testing.T, path string, size int64) {
 	if err := f.Sync(); err != nil {
 		t.Fatal(err)
 	}
-	f.Close()
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // dropCaches empties the page cache, so that containers fault their files

@@ -310,6 +310,10 @@ func installPreRegistered(t *testing.T, r *runtime, cfg string) {
 	// The pre-registered plugin keeps its state in the default /run/nri-memqos:
 	// leave the machine as the run found it.
 	if _, err := os.Stat("/run/nri-memqos"); os.IsNotExist(err) {
-		t.Cleanup(func() { os.RemoveAll("/run/nri-memqos") })
+		t.Cleanup(func() {
+			if err := os.RemoveAll("/run/nri-memqos"); err != nil {
+				t.Error(err)
+			}
+		})
 	}
 }

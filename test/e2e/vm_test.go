@@ -321,13 +321,15 @@ func elfDeps(host string) ([]string, error) {
 		if p.Type == elf.PT_INTERP {
 			b, err := io.ReadAll(p.Open())
 			if err != nil {
-				f.Close()
+				_ = f.Close() // the read error is the one to report
 				return nil, err
 			}
 			interp = strings.TrimRight(string(b), "\x00")
 		}
 	}
-	f.Close()
+	if err := f.Close(); err != nil {
+		return nil, err
+	}
 	if interp == "" {
 		return nil, nil // static
 	}

@@ -219,7 +219,11 @@ func TestHookCost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(base) })
+	t.Cleanup(func() {
+		if err := os.RemoveAll(base); err != nil {
+			t.Error(err)
+		}
+	})
 	cgRoot := filepath.Join(base, "cg")
 	for _, l := range []string{"kubepods", "kubepods/burstable"} {
 		cgtest.ZeroProtection(t, filepath.Join(cgRoot, l))
@@ -584,8 +588,11 @@ func (b *bench) checkTree(w *workload, alive bool) {
 }
 
 func (b *bench) dropTree(w *workload) {
+	b.t.Helper()
 	for _, d := range w.dirs {
-		os.RemoveAll(d)
+		if err := os.RemoveAll(d); err != nil {
+			b.t.Error(err)
+		}
 	}
 }
 

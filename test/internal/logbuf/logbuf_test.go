@@ -35,7 +35,9 @@ func TestCapped(t *testing.T) {
 	if n != 15 || err != nil {
 		t.Errorf("Write = %d, %v; want 15, nil", n, err)
 	}
-	b.Write([]byte("more\n"))
+	if n, err := b.Write([]byte("more\n")); n != 5 || err != nil {
+		t.Errorf("Write beyond the cap = %d, %v; want 5, nil", n, err)
+	}
 	if got := b.String(); got != "abc\ndefgh\n" {
 		t.Errorf("String() = %q, want %q", got, "abc\ndefgh\n")
 	}
@@ -46,7 +48,9 @@ func TestCapped(t *testing.T) {
 
 func TestLineMatching(t *testing.T) {
 	var b Buffer
-	b.Write([]byte("msg=reclaimed reason=watermark pod=a\nmsg=reclaimed reason=node-pressure pod=b\nmsg=synchronized\n"))
+	if _, err := b.Write([]byte("msg=reclaimed reason=watermark pod=a\nmsg=reclaimed reason=node-pressure pod=b\nmsg=synchronized\n")); err != nil {
+		t.Fatal(err)
+	}
 	if got, want := b.LinesWith("msg=reclaimed", "pod=b"), []string{"msg=reclaimed reason=node-pressure pod=b"}; !slices.Equal(got, want) {
 		t.Errorf("LinesWith = %q, want %q", got, want)
 	}

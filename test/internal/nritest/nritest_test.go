@@ -94,7 +94,11 @@ func TestRuntimeWithoutPlugins(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	t.Cleanup(func() {
+		if err := os.RemoveAll(dir); err != nil {
+			t.Error(err)
+		}
+	})
 	paths, err := Layout(dir)
 	if err != nil {
 		t.Fatal(err)
