@@ -31,6 +31,7 @@ func Default() *Config {
 			Enabled:           true,
 			Interval:          Duration{time.Second},
 			DriftInterval:     Duration{10 * time.Second},
+			AncestorInterval:  Duration{2 * time.Second},
 			MaxReclaimPerTick: ParseQuantity("64Mi"),
 			NodePressure:      NodePressure{LowFraction: 0.1, HighFraction: 0.15, MaxReclaimPerTick: ParseQuantity("256Mi")},
 			Guard: Guard{Enabled: true, StallPressure: 40, StallFor: Duration{5 * time.Second},

@@ -107,6 +107,10 @@ type Reconciler struct {
 	// DriftInterval between checks that the values the plugin set still hold.
 	// Default 10s.
 	DriftInterval Duration `json:"driftInterval"`
+	// AncestorInterval between checks that the ancestors' memory.min and
+	// memory.low still hold what the plugin promised (cgroup v2): cheap, a
+	// read of two files per ancestor. Default 2s; 0 turns it off.
+	AncestorInterval Duration `json:"ancestorInterval"`
 	// MaxReclaimPerTick bounds what background and proactive reclaim ask of
 	// one container in one tick. Default 64Mi.
 	MaxReclaimPerTick Quantity `json:"maxReclaimPerTick"`

@@ -155,6 +155,9 @@ func (r *Reconciler) validate() error {
 	if r.Interval.Duration < 10*time.Millisecond {
 		return fieldErr("reconciler.interval", "%v is too short; allowed: 10ms or more", r.Interval.Duration)
 	}
+	if a := r.AncestorInterval.Duration; a != 0 && a < 100*time.Millisecond {
+		return fieldErr("reconciler.ancestorInterval", "%v is too short; allowed: 0 (off) or 100ms or more", a)
+	}
 	if r.DriftInterval.Duration < r.Interval.Duration {
 		return fieldErr("reconciler.driftInterval", "%v is shorter than the interval; allowed: %v or more", r.DriftInterval.Duration, r.Interval.Duration)
 	}

@@ -86,6 +86,7 @@ type Node struct {
 	reconciler *reconcile.Reconciler
 	// configured is closed when the first configuration is installed.
 	configured chan struct{}
+	repairs    *repairs
 }
 
 // errNotConfigured fails events that arrive before any configuration.
@@ -106,10 +107,12 @@ func New(o Options) *Node {
 		containers: map[string]*tracked{},
 		requests:   map[string]int64{},
 		configured: make(chan struct{}),
+		repairs:    newRepairs(),
 	}
 }
 
-// Run runs the reconciler from the first configuration on until ctx ends.
+// Run runs the reconciler and the ancestor repair from the first
+// configuration on until ctx ends.
 func (n *Node) Run(ctx context.Context) {
 	select {
 	case <-ctx.Done():
@@ -119,6 +122,7 @@ func (n *Node) Run(ctx context.Context) {
 	n.mu.Lock()
 	r := n.reconciler
 	n.mu.Unlock()
+	go n.runRepairs(ctx)
 	r.Run(ctx)
 }
 

@@ -1,0 +1,57 @@
+package node_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestAncestorRepair is issue 10's item 6: an ancestor value reset by
+// someone else (kubelet's QoS manager) is written back by the next check,
+// counted, and a file reset again and again is reported as a fight.
+func TestAncestorRepair(t *testing.T) {
+	f := newFixture(t, 2, "", "")
+	a := ctrSpec{id: "a", pod: "a", class: "burstable", request: request256, limit: limit512}
+	f.apply(t, 0, op{kind: "create", ctr: a, want: ancestors(0, request256, map[string][2]int64{"a": {0, request256}})})
+
+	now := time.Unix(1_000_000, 0)
+	for i := range 5 {
+		f.cgroupWrite("/kubepods/burstable", "memory.low", "0") // kubelet, every minute
+		f.n.RepairAncestors(now.Add(time.Duration(i) * time.Minute))
+		f.check(ancestors(0, request256, map[string][2]int64{"a": {0, request256}}))
+	}
+	if got := f.n.AncestorRepairs()["/kubepods/burstable"]; got != 5 {
+		t.Errorf("AncestorRepairs[/kubepods/burstable] = %d; want 5", got)
+	}
+	var repaired, fights int
+	for _, w := range f.warnings() {
+		switch {
+		case strings.Contains(w, "ancestor protection repaired"):
+			repaired++
+		case strings.Contains(w, "another agent keeps resetting /kubepods/burstable/memory.low") && strings.Contains(w, "TieredReservation"):
+			fights++
+		}
+	}
+	if repaired != 1 || fights != 1 {
+		t.Errorf("warnings %q: %d repaired lines, %d fight lines; want 1 and 1", f.warnings(), repaired, fights)
+	}
+
+	// A value raised above the sum by someone else is theirs: kept, and
+	// kept after the container goes.
+	f.cgroupWrite("/kubepods", "memory.low", itoa(1*gi))
+	f.n.RepairAncestors(now.Add(time.Hour))
+	f.check(map[string]string{"/kubepods/memory.low": itoa(1 * gi)})
+	f.n.Remove(a.facts())
+	w := ancestors(0, 0, map[string][2]int64{"a": {0, 0}})
+	w["/kubepods/memory.low"] = itoa(1 * gi)
+	f.check(w)
+}
+
+// TestAncestorRepairV1 does nothing on cgroup v1 (no ancestor protection).
+func TestAncestorRepairV1(t *testing.T) {
+	f := newFixture(t, 1, "", "")
+	f.n.RepairAncestors(time.Now())
+	if got := f.n.AncestorRepairs(); len(got) != 0 {
+		t.Errorf("AncestorRepairs = %v on cgroup v1; want none", got)
+	}
+}
