@@ -252,3 +252,42 @@ func TestLoad(t *testing.T) {
 		t.Errorf("Load(missing) error = %v, want a wrapped fs.ErrNotExist", err)
 	}
 }
+
+// TestLoadRejectsEmptyFile: a configuration file without a document (a
+// truncated or half-created file) is an error naming the file and what is
+// allowed, never the defaults; "{}" is how a file asks for the defaults.
+// Parse of empty input (the runtime's "no configuration") stays the
+// defaults.
+func TestLoadRejectsEmptyFile(t *testing.T) {
+	dir := t.TempDir()
+	for _, text := range []string{"", "  \n\t\n", "# only a comment\n", "~\n", "null\n", "---\n"} {
+		path := filepath.Join(dir, "empty.yaml")
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := Load(path)
+		if err == nil {
+			t.Errorf("Load(%q) = %s; want an error", text, dump(cfg))
+			continue
+		}
+		msg := err.Error()
+		for _, want := range []string{path, "empty", "allowed", `"{}"`} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("Load(%q) error %q does not contain %q", text, msg, want)
+			}
+		}
+		if strings.Contains(msg, "\n") {
+			t.Errorf("Load(%q) error %q is more than one line", text, msg)
+		}
+		if _, err := Parse([]byte(text)); err != nil {
+			t.Errorf("Parse(%q) = %v; want the defaults", text, err)
+		}
+	}
+	path := filepath.Join(dir, "defaults.yaml")
+	if err := os.WriteFile(path, []byte("# the built-in defaults\n{}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err := Load(path); err != nil || !reflect.DeepEqual(cfg, Default()) {
+		t.Errorf("Load({}) = %s, %v; want the defaults", dump(cfg), err)
+	}
+}
