@@ -51,7 +51,7 @@ func (p *plugin) Synchronize(_ context.Context, pods []*api.PodSandbox, ctrs []*
 	if err != nil {
 		return nil, err
 	}
-	updates := containerUpdates(decided, p.core.Version())
+	updates := containerUpdates(decided, p.unified)
 	if p.metrics != nil {
 		p.metrics.SetReady(true)
 	}
@@ -66,7 +66,7 @@ func (p *plugin) CreateContainer(_ context.Context, pod *api.PodSandbox, ctr *ap
 	if err != nil || d == nil {
 		return nil, nil, err
 	}
-	return creationAdjustment(d, p.core.Version()), nil, nil
+	return creationAdjustment(d, p.unified), nil, nil
 }
 
 // StartContainer writes the cgroup v1 values: the container's cgroup exists
@@ -85,7 +85,7 @@ func (p *plugin) UpdateContainer(_ context.Context, pod *api.PodSandbox, ctr *ap
 	if err != nil || d == nil {
 		return nil, err
 	}
-	if u := containerUpdate(ctr.GetId(), d, p.core.Version()); u != nil {
+	if u := containerUpdate(ctr.GetId(), d, p.unified); u != nil {
 		return []*api.ContainerUpdate{u}, nil
 	}
 	return nil, nil

@@ -79,10 +79,22 @@ func containerFacts(c *api.Container, res *api.LinuxResources) policy.Container 
 	return f
 }
 
+// unifiedFunc gives a decision's unified keys to send: none on cgroup v1
+// (runc refuses to create a container with them there), and on cgroup v2
+// only those the kernel offers.
+type unifiedFunc func(*policy.Decision) map[string]string
+
+// unified is the plugin's unifiedFunc.
+func (p *plugin) unified(d *policy.Decision) map[string]string {
+	if p.core.Version() != 2 {
+		return nil
+	}
+	return p.core.UnifiedV2(d)
+}
+
 // creationAdjustment turns a decision into the adjustment returned from
-// CreateContainer. On cgroup v1 it never carries unified keys: runc refuses
-// to create such a container.
-func creationAdjustment(d *policy.Decision, version int) *api.ContainerAdjustment {
+// CreateContainer.
+func creationAdjustment(d *policy.Decision, unified unifiedFunc) *api.ContainerAdjustment {
 	a := &api.ContainerAdjustment{}
 	if d.RequestSource != policy.RequestFromRecorded {
 		a.AddAnnotation(policy.AnnotationRecordedRequest, strconv.FormatInt(d.Request, 10))
@@ -90,20 +102,18 @@ func creationAdjustment(d *policy.Decision, version int) *api.ContainerAdjustmen
 	if d.SetLimit > 0 {
 		a.SetLinuxMemoryLimit(d.SetLimit)
 	}
-	if version == 2 {
-		for k, v := range d.UnifiedV2() {
-			a.AddLinuxUnified(k, v)
-		}
+	for k, v := range unified(d) {
+		a.AddLinuxUnified(k, v)
 	}
 	return a
 }
 
 // containerUpdates turns Resync's decisions into updates the runtime may
 // fail to apply without failing the synchronization.
-func containerUpdates(decided []node.Update, version int) []*api.ContainerUpdate {
+func containerUpdates(decided []node.Update, unified unifiedFunc) []*api.ContainerUpdate {
 	var updates []*api.ContainerUpdate
 	for _, d := range decided {
-		if u := containerUpdate(d.ID, d.Decision, version); u != nil {
+		if u := containerUpdate(d.ID, d.Decision, unified); u != nil {
 			u.SetIgnoreFailure()
 			updates = append(updates, u)
 		}
@@ -113,7 +123,7 @@ func containerUpdates(decided []node.Update, version int) []*api.ContainerUpdate
 
 // containerUpdate turns a decision into an update of a running container, or
 // nil when there is nothing to send (cgroup v1 values are written directly).
-func containerUpdate(id string, d *policy.Decision, version int) *api.ContainerUpdate {
+func containerUpdate(id string, d *policy.Decision, unified unifiedFunc) *api.ContainerUpdate {
 	u := &api.ContainerUpdate{}
 	u.SetContainerId(id)
 	send := false
@@ -121,11 +131,9 @@ func containerUpdate(id string, d *policy.Decision, version int) *api.ContainerU
 		u.SetLinuxMemoryLimit(d.SetLimit)
 		send = true
 	}
-	if version == 2 {
-		for k, v := range d.UnifiedV2() {
-			u.AddLinuxUnified(k, v)
-			send = true
-		}
+	for k, v := range unified(d) {
+		u.AddLinuxUnified(k, v)
+		send = true
 	}
 	if !send {
 		return nil

@@ -28,6 +28,7 @@ func (n *Node) Create(c Container) (*policy.Decision, error) {
 	if n.cfg == nil {
 		return nil, errNotConfigured
 	}
+	n.probe()
 	l := ctrLog(n.log, c)
 	c.Ctr.UnifiedFromKubelet = true
 	t, err := n.decide(c)
@@ -40,6 +41,7 @@ func (n *Node) Create(c Container) (*policy.Decision, error) {
 	}
 	logDecision(l, "create", t.decision)
 	n.track(c.ID, t)
+	n.noteCreated(c.ID)
 	n.promise(l, c.ID, t)
 	return t.decision, nil
 }
@@ -51,6 +53,7 @@ func (n *Node) Create(c Container) (*policy.Decision, error) {
 func (n *Node) Start(c Container) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	n.noteStarted(c.ID)
 	if n.fs == nil || n.fs.Version != 1 {
 		return
 	}
@@ -135,6 +138,7 @@ func (n *Node) Resync(ctrs []Container) ([]Update, error) {
 	if n.cfg == nil {
 		return nil, errNotConfigured
 	}
+	n.probe()
 	known := make(map[string]bool, len(ctrs))
 	active := make([]Container, 0, len(ctrs))
 	for _, c := range ctrs {

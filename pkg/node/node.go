@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/sirupsen/logrus"
 
@@ -84,9 +85,15 @@ type Node struct {
 	dirty bool
 
 	reconciler *reconcile.Reconciler
+	// unsupported are the unified files the kernel does not offer; probed
+	// tells that a probe found a cgroup to look in (cgroup v2).
+	unsupported map[string]bool
+	probed      bool
 	// configured is closed when the first configuration is installed.
 	configured chan struct{}
 	repairs    *repairs
+	// pend are the containers created and not yet started (metrics).
+	pend *pending
 }
 
 // errNotConfigured fails events that arrive before any configuration.
@@ -108,6 +115,7 @@ func New(o Options) *Node {
 		requests:   map[string]int64{},
 		configured: make(chan struct{}),
 		repairs:    newRepairs(),
+		pend:       &pending{since: map[string]time.Time{}},
 	}
 }
 
@@ -183,6 +191,7 @@ func (n *Node) install(cfg *config.Config) error {
 	if first {
 		n.loadState()
 		n.reconciler = reconcile.New(fs, fs.Version, cfg, n.targets, n.meminfo, n.log, n.host.PageSize)
+		n.probe()
 		close(n.configured)
 	} else {
 		n.reconciler.SetConfig(cfg)

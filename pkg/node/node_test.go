@@ -1,9 +1,16 @@
 package node_test
 
 import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestConfigureRefusesBadRuntimeConfig(t *testing.T) {
@@ -30,5 +37,65 @@ func TestReloadIgnoredUnderRuntimeConfig(t *testing.T) {
 		want: ancestors(request256, 0, map[string][2]int64{"a": {request256, 0}})})
 	if w := f.warnings(); !slices.ContainsFunc(w, func(m string) bool { return strings.Contains(m, "runtime's plugin configuration is in force") }) {
 		t.Errorf("logged %q; want the reload refused", w)
+	}
+}
+
+// TestStuckReclaimBlocksNoEvent is issue 10's item 7: a memory.reclaim
+// write the kernel does not return from (a FIFO nobody reads) must hold up
+// neither a reload nor container creation: every creation returns within
+// 50 ms.
+func TestStuckReclaimBlocksNoEvent(t *testing.T) {
+	extra := "reconciler:\n  interval: 20ms\n  driftInterval: 20ms\n  ancestorInterval: 0s\n"
+	f := newFixture(t, 2, extra, "")
+	hog := ctrSpec{id: "hog", pod: "hog", class: "burstable", request: request256, limit: limit512}
+	f.apply(t, 0, op{kind: "create", ctr: hog})
+	f.cgroupWrite(hog.rel(), "memory.current", itoa(500*mi)) // above the high watermark
+	fifo := filepath.Join(f.dir(hog.rel()), "memory.reclaim")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go f.n.Run(ctx)
+	// Unblock the stuck writer at the end: open the FIFO for reading.
+	t.Cleanup(func() {
+		if fd, err := unix.Open(fifo, unix.O_RDONLY|unix.O_NONBLOCK, 0); err == nil {
+			time.Sleep(50 * time.Millisecond)
+			_ = unix.Close(fd) // a read end opened only to release the writer
+		}
+	})
+	// Let the reconciler reach the FIFO.
+	time.Sleep(200 * time.Millisecond)
+
+	cfg := mustConfig(t, f.configYAML(extra+"nodeProtectionFraction: 0.7\n"))
+	var slowest time.Duration
+	done := make(chan error, 1)
+	go func() {
+		f.n.Reload(cfg)
+		for i := range 100 {
+			c := ctrSpec{id: fmt.Sprintf("c%d", i), pod: fmt.Sprintf("p%d", i), class: "latency-sensitive", request: 1 * mi, limit: 64 * mi}
+			if err := os.MkdirAll(f.dir(c.rel()), 0o755); err != nil {
+				done <- err
+				return
+			}
+			start := time.Now()
+			if _, err := f.n.Create(c.facts()); err != nil {
+				done <- err
+				return
+			}
+			slowest = max(slowest, time.Since(start))
+		}
+		done <- nil
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a reload and 100 creations still blocked after 10s behind a stuck memory.reclaim")
+	}
+	if slowest > 50*time.Millisecond {
+		t.Errorf("slowest creation took %v behind a stuck memory.reclaim; want at most 50ms", slowest)
 	}
 }

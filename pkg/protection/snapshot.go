@@ -8,13 +8,18 @@ import (
 	"nri-memqos/pkg/state"
 )
 
-// Snapshot returns, sorted, every ancestor value the ledger wrote with its
-// baseline.
+// Snapshot returns, sorted, every ancestor value the ledger wrote above its
+// baseline, with the baseline. A file holding just its baseline holds
+// nothing of the plugin's: a new process finds that value as someone
+// else's anyway.
 func (l *Ledger) Snapshot() []state.Value {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	vals := make([]state.Value, 0, len(l.files))
 	for k, r := range l.files {
+		if r.written == r.baseline {
+			continue
+		}
 		vals = append(vals, state.Value{Path: k.path, File: k.file, Value: r.written, Baseline: r.baseline})
 	}
 	slices.SortFunc(vals, func(a, b state.Value) int {

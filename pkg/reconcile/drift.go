@@ -32,6 +32,11 @@ func (r *Reconciler) repairDrift(smp sample) {
 	if smp.s.guard.Raised {
 		want[cgroupfs.FileHigh] = strconv.FormatInt(smp.s.guard.High, 10)
 	}
+	if skip := r.skip.Load(); skip != nil {
+		for file := range *skip {
+			delete(want, file)
+		}
+	}
 	for file, v := range want {
 		cur, err := r.cg.Read(smp.t.Rel, file)
 		if err != nil {

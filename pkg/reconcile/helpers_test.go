@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -349,6 +351,9 @@ func newHarness(t *testing.T, version int, cfg *config.Config) *harness {
 	l, h.log = newLog()
 	h.r = New(h.k, version, cfg, func() []Target { return slices.Clone(h.targets) },
 		func() (int64, int64, error) { return h.avail, h.total, nil }, l, 4096)
+	// One write per reclaim, so the tests see what each reclaim asked;
+	// TestReclaimChunksAndDeadline covers the chunks.
+	h.r.chunk = math.MaxInt64
 	return h
 }
 
@@ -387,3 +392,50 @@ func (h *harness) noSevereExcept(msgs ...string) {
 }
 
 func reclaimed(s Stats) string { return fmt.Sprint(s.Reclaimed) }
+
+// setCurrent sets memory.current of target id.
+func (h *harness) setCurrent(id string, v int64) {
+	h.t.Helper()
+	for _, tg := range h.targets {
+		if tg.ID == id {
+			setCurrent(h.t, h.fs.MemoryDir(tg.Rel), v)
+			return
+		}
+	}
+	h.t.Fatalf("no target %q", id)
+}
+
+// logsAt returns the entries at level whose message contains substr.
+func (h *harness) logsAt(level, substr string) []entry {
+	h.t.Helper()
+	var out []entry
+	for _, e := range entries(h.t, h.log) {
+		if e.str("level") == level && strings.Contains(e.str("msg"), substr) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// reclaimingAny tells whether a memory.reclaim write is still in the kernel.
+func (r *Reconciler) reclaimingAny() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range r.states {
+		if s.reclaiming.Load() {
+			return true
+		}
+	}
+	return false
+}
+
+// waitFor polls cond for up to 5s.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		if cond() {
+			return
+		}
+	}
+	t.Fatal("condition not met within 5s")
+}

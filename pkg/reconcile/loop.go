@@ -4,12 +4,14 @@ import (
 	"context"
 	"hash/maphash"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/sirupsen/logrus"
 
 	"nri-memqos/pkg/cgroupfs"
 	"nri-memqos/pkg/config"
+	"nri-memqos/pkg/health"
 	"nri-memqos/pkg/policy"
 )
 
@@ -68,6 +70,10 @@ type state struct {
 	tick uint64
 	// phase places the container's memory.events reads among the ticks.
 	phase uint64
+	// reclaiming is set while a memory.reclaim write that outlived its
+	// deadline is still in the kernel; no other is issued until it returns.
+	reclaiming    atomic.Bool
+	reclaimLogged bool
 }
 
 // Reconciler runs the loop. Create it with New; Run until the context ends.
@@ -79,8 +85,13 @@ type Reconciler struct {
 	log     *logrus.Logger
 	page    int64
 
+	// cfg is swapped whole, without a lock: installing a configuration never
+	// waits for a tick's cgroup I/O.
+	cfg atomic.Pointer[config.Config]
+
+	// mu is held through a tick: Stats and HeldHigh wait for it, nothing
+	// on the NRI event path does.
 	mu         sync.Mutex
-	cfg        *config.Config
 	states     map[string]*state
 	lastDrift  time.Time
 	nodeActive bool
@@ -89,6 +100,14 @@ type Reconciler struct {
 	tick    uint64
 	samples []sample
 	seed    maphash.Seed // of the containers' phases
+	// chunk is the most one memory.reclaim write asks for.
+	chunk int64
+	// skip are the cgroup v2 files the kernel does not offer: drift repair
+	// leaves them alone.
+	skip atomic.Pointer[map[string]bool]
+	// inflight are the ticks in progress, for the liveness check; read
+	// without r.mu.
+	inflight health.InFlight
 }
 
 // New returns a reconciler over the containers source returns.
@@ -96,16 +115,25 @@ func New(cg Cgroups, version int, cfg *config.Config, source func() []Target, me
 	if page <= 0 {
 		page = 4096
 	}
-	return &Reconciler{cg: cg, version: version, cfg: cfg, source: source, meminfo: meminfo, log: log, page: page,
-		states: map[string]*state{}, seed: maphash.MakeSeed()}
+	r := &Reconciler{cg: cg, version: version, source: source, meminfo: meminfo, log: log, page: page,
+		states: map[string]*state{}, seed: maphash.MakeSeed(), chunk: reclaimChunk}
+	r.cfg.Store(cfg)
+	return r
 }
 
-// SetConfig installs a new configuration; the next tick uses it.
-func (r *Reconciler) SetConfig(cfg *config.Config) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.cfg = cfg
+// SkipFiles tells the reconciler which cgroup v2 files the kernel does not
+// offer (cgroupfs.FS.ProbeUnified): drift repair does not write them.
+func (r *Reconciler) SkipFiles(files []string) {
+	m := make(map[string]bool, len(files))
+	for _, f := range files {
+		m[f] = true
+	}
+	r.skip.Store(&m)
 }
+
+// SetConfig installs a new configuration; the next tick uses it. It never
+// waits for a tick in progress.
+func (r *Reconciler) SetConfig(cfg *config.Config) { r.cfg.Store(cfg) }
 
 // Run ticks at the configured interval until ctx ends.
 func (r *Reconciler) Run(ctx context.Context) {
@@ -127,12 +155,11 @@ func (r *Reconciler) Run(ctx context.Context) {
 }
 
 func (r *Reconciler) interval() time.Duration {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.cfg == nil || r.cfg.Reconciler.Interval.Duration <= 0 {
+	cfg := r.cfg.Load()
+	if cfg == nil || cfg.Reconciler.Interval.Duration <= 0 {
 		return time.Second
 	}
-	return r.cfg.Reconciler.Interval.Duration
+	return cfg.Reconciler.Interval.Duration
 }
 
 // Stats returns a copy of what the reconciler did, per container ID.
@@ -172,11 +199,12 @@ type sample struct {
 
 // Tick runs one pass over every container.
 func (r *Reconciler) Tick(now time.Time) {
+	defer r.endTick(r.beginTick())
 	// The source takes the plugin's lock: never call it holding r.mu.
 	targets := r.source()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	cfg := r.cfg
+	cfg := r.cfg.Load()
 	if cfg == nil || !cfg.Reconciler.Enabled {
 		return
 	}

@@ -10,10 +10,45 @@ import (
 	"nri-memqos/pkg/config"
 )
 
-// reclaim asks the kernel for n bytes and records how far usage fell.
+// reclaimChunk is the most one memory.reclaim write asks for: a reclaim is
+// issued in chunks so that it can stop at its deadline.
+const reclaimChunk = 16 << 20
+
+// errReclaimDeadline: a memory.reclaim write outlived its deadline.
+var errReclaimDeadline = errors.New("memory.reclaim did not return before its deadline")
+
+// reclaimDeadline is how long one container's reclaim may take in a tick:
+// half the interval, between 10ms and 1s.
+func (r *Reconciler) reclaimDeadline() time.Duration {
+	return min(max(r.interval()/2, 10*time.Millisecond), time.Second)
+}
+
+// reclaim asks the kernel for n bytes, in chunks of at most reclaimChunk
+// until the deadline, and records how far usage fell. A write still in the
+// kernel at the deadline is left to finish on its own; none other is
+// issued for the container until it has.
 func (r *Reconciler) reclaim(smp sample, n int64, why Reason) {
-	err := r.cg.Reclaim(smp.t.Rel, n)
-	if err != nil && !errors.Is(err, unix.EAGAIN) {
+	if smp.s.reclaiming.Load() {
+		return
+	}
+	deadline := time.Now().Add(r.reclaimDeadline())
+	var err error
+	for left := n; left > 0; {
+		chunk := min(left, r.chunk)
+		if err = r.writeReclaim(smp.s, smp.t.Rel, chunk, deadline); err != nil {
+			break
+		}
+		left -= chunk
+		if left > 0 && !time.Now().Before(deadline) {
+			err = errReclaimDeadline
+			break
+		}
+	}
+	if errors.Is(err, errReclaimDeadline) && smp.s.reclaiming.Load() && !smp.s.reclaimLogged {
+		smp.s.reclaimLogged = true
+		r.log.WithFields(targetFields(smp.t)).Warnf("reconciler: memory.reclaim did not return within %v; no further reclaim of this container until it does", r.reclaimDeadline())
+	}
+	if err != nil && !errors.Is(err, unix.EAGAIN) && !errors.Is(err, errReclaimDeadline) {
 		r.note(smp.t, "reclaim", err)
 		return
 	}
@@ -30,6 +65,26 @@ func (r *Reconciler) reclaim(smp sample, n int64, why Reason) {
 	r.log.WithFields(targetFields(smp.t)).WithFields(logrus.Fields{
 		"reason": string(why), "asked": n, "usage": after, "partial": err != nil,
 	}).Debug("reclaimed")
+}
+
+// writeReclaim issues one memory.reclaim write and waits for it until
+// deadline at most.
+func (r *Reconciler) writeReclaim(s *state, rel string, n int64, deadline time.Time) error {
+	done := make(chan error, 1)
+	s.reclaiming.Store(true)
+	go func() {
+		err := r.cg.Reclaim(rel, n)
+		s.reclaiming.Store(false)
+		done <- err
+	}()
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-timer.C:
+		return errReclaimDeadline
+	}
 }
 
 // proactive reclaims a small part of an idle container's cold memory.

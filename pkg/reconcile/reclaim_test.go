@@ -3,8 +3,11 @@ package reconcile
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -369,5 +372,68 @@ func TestTickProactive(t *testing.T) {
 			}
 			h.noSevere()
 		})
+	}
+}
+
+// TestReclaimChunksAndDeadline: a reclaim is written in chunks, stops at
+// its deadline, and a write the kernel does not return from holds up
+// neither the tick nor a configuration change (issue 10, item 7); no
+// second write is issued for that container until the first returned.
+func TestReclaimChunksAndDeadline(t *testing.T) {
+	cfg := config.Default()
+	cfg.Reconciler.Interval = config.Duration{Duration: 20 * time.Millisecond} // deadline 10ms
+	h := newHarness(t, 2, cfg)
+	h.r.chunk = 16 * mi
+	d := decide(t, cfg, config.ClassBurstable, buRequest, buLimit)
+	h.add("c1", config.ClassBurstable, d, v2Files{current: 900 * mi})
+
+	// Chunks: 64Mi (maxReclaimPerTick) in four writes of 16Mi.
+	h.r.Tick(at(0))
+	if want := []call{{h.targets[0].Rel, 16 * mi}, {h.targets[0].Rel, 16 * mi}, {h.targets[0].Rel, 16 * mi}, {h.targets[0].Rel, 16 * mi}}; !slices.Equal(h.k.calls, want) {
+		t.Fatalf("reclaim writes = %v; want %v", h.k.calls, want)
+	}
+	if got := h.stats("c1").Reclaimed[ReasonWatermark]; got != 64*mi {
+		t.Errorf("reclaimed %d; want 64Mi", got)
+	}
+
+	// A write that does not return.
+	h.setCurrent("c1", 900*mi)
+	release := make(chan struct{})
+	var released sync.Once
+	t.Cleanup(func() { released.Do(func() { close(release) }) })
+	var blocked atomic.Int32
+	h.k.beforeReclaim = func(string) {
+		blocked.Add(1)
+		<-release
+	}
+	h.k.calls = nil
+	start := time.Now()
+	h.r.Tick(at(1))
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("tick with a stuck memory.reclaim took %v; want it to give up at its deadline", d)
+	}
+	// A configuration change does not wait for anything.
+	done := make(chan struct{})
+	go func() { h.r.SetConfig(config.Default()); h.r.SetConfig(cfg); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(50 * time.Millisecond):
+		t.Error("SetConfig waited behind the reconciler")
+	}
+	h.r.Tick(at(2))
+	if n := blocked.Load(); n != 1 {
+		t.Errorf("%d memory.reclaim writes issued while one was stuck; want 1", n)
+	}
+	if n := len(h.logsAt("warning", "memory.reclaim did not return")); n != 1 {
+		t.Errorf("%d warnings about the stuck write; want 1", n)
+	}
+
+	// Once it returns, reclaim goes on.
+	released.Do(func() { close(release) })
+	waitFor(t, func() bool { return !h.r.reclaimingAny() })
+	h.setCurrent("c1", 900*mi)
+	h.r.Tick(at(3))
+	if n := blocked.Load(); n < 2 {
+		t.Errorf("no memory.reclaim after the stuck one returned (%d writes)", n)
 	}
 }
