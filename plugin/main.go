@@ -21,6 +21,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"nri-memqos/pkg/config"
+	"nri-memqos/pkg/health"
 	"nri-memqos/pkg/metrics"
 	"nri-memqos/pkg/node"
 )
@@ -50,6 +51,8 @@ func run() error {
 		backoffMax = flag.Duration("reconnect-max", 5*time.Second, "longest wait between reconnection attempts (external mode)")
 		stateDir   = flag.String("state-dir", "/run/nri-memqos", "directory for the plugin's state across restarts (\"\" for none)")
 		metricsAt  = flag.String("metrics-address", "127.0.0.1:9464", "address serving /metrics, /healthz and /readyz (\"\" for none)")
+		healthAt   = flag.String("health-address", "", "address serving only /healthz and /readyz, no data, e.g. :9465 for the kubelet's probes (\"\" for none)")
+		liveness   = flag.Duration("liveness-timeout", 30*time.Second, "/healthz fails when an NRI event or a reconciler tick has not finished for this long (0: never)")
 	)
 	flag.Parse()
 
@@ -85,11 +88,21 @@ func run() error {
 
 	core := node.New(node.Options{Log: log, Host: host, FileConfig: fileCfg, StateFile: stateFile})
 	p := &plugin{log: log, core: core, metrics: metrics.New(core.MetricsSource())}
+	p.metrics.SetLogger(log)
+	// Liveness: NRI events (each handler, through watched) and reconciler
+	// ticks in progress, read without the plugin's lock.
+	events := &health.InFlight{}
+	p.metrics.SetLiveness(metrics.Liveness{Bound: *liveness, Work: []metrics.Work{events.Oldest, core.ReconcilerTick}})
+	// Memory QoS matters more than its metrics and probes: a busy port is
+	// logged, not fatal.
 	if *metricsAt != "" {
-		// Memory QoS matters more than its metrics: a busy port is logged,
-		// not fatal.
-		if err := serveMetrics(ctx, log, *metricsAt, p.metrics); err != nil {
+		if err := listen(ctx, log, "-metrics-address", *metricsAt, p.metrics.Handler(), "/metrics, /healthz and /readyz"); err != nil {
 			log.Errorf("metrics, /healthz and /readyz are off: %v", err)
+		}
+	}
+	if *healthAt != "" {
+		if err := listen(ctx, log, "-health-address", *healthAt, p.metrics.HealthHandler(), "/healthz and /readyz"); err != nil {
+			log.Errorf("the health listener is off: %v", err)
 		}
 	}
 	hup := make(chan os.Signal, 1)
@@ -119,12 +132,12 @@ func run() error {
 	if launched {
 		opts = []stub.Option{}
 	}
-	return serve(ctx, log, p, opts, launched, *backoffMax)
+	return serve(ctx, log, watched{plugin: p, events: events}, opts, launched, *backoffMax)
 }
 
 // serve runs the plugin and, in external mode, reconnects with exponential
 // backoff whenever the runtime goes away, keeping the plugin's state.
-func serve(ctx context.Context, log *logrus.Logger, p *plugin, opts []stub.Option, launched bool, backoffMax time.Duration) error {
+func serve(ctx context.Context, log *logrus.Logger, p watched, opts []stub.Option, launched bool, backoffMax time.Duration) error {
 	backoff := 100 * time.Millisecond
 	for {
 		s, err := stub.New(p, opts...)
@@ -157,23 +170,23 @@ func serve(ctx context.Context, log *logrus.Logger, p *plugin, opts []stub.Optio
 	}
 }
 
-// serveMetrics listens on addr and serves
-// the metrics and health endpoints until ctx ends.
-func serveMetrics(ctx context.Context, log *logrus.Logger, addr string, m *metrics.Metrics) error {
+// listen listens on addr (given by flag flagName) and serves h, which
+// serves what, until ctx ends.
+func listen(ctx context.Context, log *logrus.Logger, flagName, addr string, h http.Handler, what string) error {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("-metrics-address %q: %w", addr, err)
+		return fmt.Errorf("%s %q: %w", flagName, addr, err)
 	}
-	srv := &http.Server{Handler: m.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()
-		srv.Close()
+		_ = srv.Close()
 	}()
 	go func() {
 		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Errorf("metrics server: %v", err)
+			log.Errorf("%s %s: %v", flagName, addr, err)
 		}
 	}()
-	log.Infof("serving /metrics, /healthz and /readyz on %s", l.Addr())
+	log.Infof("serving %s on %s", what, l.Addr())
 	return nil
 }

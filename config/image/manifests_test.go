@@ -7,12 +7,14 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -75,25 +77,30 @@ func readYAML(t *testing.T, path string) []obj {
 	return docs
 }
 
-// deployObjects reads every YAML file under config/deploy, by file.
+// deployObjects reads every YAML file of config/deploy (not of its
+// subdirectories: components are checked by themselves), by file.
 func deployObjects(t *testing.T) map[string][]obj {
 	t.Helper()
-	out := map[string][]obj{}
-	err := filepath.WalkDir(deployDir, func(p string, d os.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if !d.IsDir() && (strings.HasSuffix(p, ".yaml") || strings.HasSuffix(p, ".yml")) {
-			rel, _ := filepath.Rel(deployDir, p)
-			out[rel] = readYAML(t, p)
-		}
-		return nil
-	})
+	out := yamlFiles(t, deployDir)
+	if len(out) == 0 {
+		t.Fatal("no YAML in config/deploy")
+	}
+	return out
+}
+
+// yamlFiles reads every YAML file of dir, not of its subdirectories, by
+// file name.
+func yamlFiles(t *testing.T, dir string) map[string][]obj {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(out) == 0 {
-		t.Fatal("no YAML under config/deploy")
+	out := map[string][]obj{}
+	for _, e := range entries {
+		if n := e.Name(); !e.IsDir() && (strings.HasSuffix(n, ".yaml") || strings.HasSuffix(n, ".yml")) {
+			out[n] = readYAML(t, filepath.Join(dir, n))
+		}
 	}
 	return out
 }
@@ -377,26 +384,185 @@ func TestDaemonSetSecurity(t *testing.T) {
 		args["state-dir"] != "/run/nri-memqos" {
 		t.Errorf("args %v", args)
 	}
-	var metricsPort float64
+	checkExposure(t, "config/deploy", ds, false)
+}
+
+// Where the plugin listens, as the DaemonSet's arguments say.
+type exposure struct {
+	// healthPort and metricsPort are the ports of -health-address and
+	// -metrics-address.
+	healthPort, metricsPort int
+}
+
+// flagArgs maps the container's -flag=value arguments, the last of a flag
+// winning as with Go's flag package.
+func flagArgs(c any) map[string]string {
+	args := map[string]string{}
+	for _, a := range list(c, "args") {
+		k, v, _ := strings.Cut(strings.TrimLeft(a.(string), "-"), "=")
+		args[k] = v
+	}
+	return args
+}
+
+// splitAddr splits a listen address; the port is 0 when there is none.
+func splitAddr(addr string) (host string, port int) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0
+	}
+	port, _ = strconv.Atoi(p)
+	return host, port
+}
+
+// checkExposure checks where the DaemonSet ds has the plugin listen: the
+// probes on -health-address, on the pod IP (the kubelet's probes come from
+// the node), which serves no data; /metrics on -metrics-address, on the
+// pod's loopback unless metricsExposed (the metrics-networkpolicy
+// component), and then declared for Prometheus.
+func checkExposure(t *testing.T, what string, ds obj, metricsExposed bool) exposure {
+	t.Helper()
+	tmpl := get(ds, "spec", "template")
+	ctrs := list(tmpl, "spec", "containers")
+	if len(ctrs) != 1 {
+		t.Fatalf("%s: %d containers, want 1", what, len(ctrs))
+	}
+	c := ctrs[0]
+	args := flagArgs(c)
+	healthHost, healthPort := splitAddr(args["health-address"])
+	metricsHost, metricsPort := splitAddr(args["metrics-address"])
+	if healthPort == 0 || (healthHost != "" && healthHost != "0.0.0.0" && healthHost != "::") {
+		t.Errorf("%s: -health-address %q: want :<port>, every address of the pod (the kubelet probes the pod IP)", what, args["health-address"])
+	}
+	ports := map[string]int{}
 	for _, p := range list(c, "ports") {
 		if get(p, "hostPort") != nil {
-			t.Errorf("port %v uses a hostPort", p)
+			t.Errorf("%s: port %v uses a hostPort", what, p)
 		}
-		if str(p, "name") == "metrics" {
-			metricsPort, _ = get(p, "containerPort").(float64)
-		}
+		n, _ := get(p, "containerPort").(float64)
+		ports[str(p, "name")] = int(n)
 	}
-	if metricsPort == 0 || args["metrics-address"] != fmt.Sprintf("0.0.0.0:%d", int(metricsPort)) {
-		t.Errorf("-metrics-address %q, metrics port %v: want 0.0.0.0:<port> (httpGet probes come from the node, to the pod IP)",
-			args["metrics-address"], metricsPort)
+	if ports["health"] != healthPort {
+		t.Errorf("%s: ports %v: want health: %d (-health-address)", what, ports, healthPort)
 	}
 	for probe, path := range map[string]string{"livenessProbe": "/healthz", "readinessProbe": "/readyz"} {
 		hg := get(c, probe, "httpGet")
 		port := get(hg, "port")
-		if str(hg, "path") != path || (port != "metrics" && port != metricsPort) || get(hg, "host") != nil {
-			t.Errorf("%s %v: want httpGet %s on the metrics port, to the pod IP", probe, hg, path)
+		if str(hg, "path") != path || (port != "health" && port != float64(healthPort)) || get(hg, "host") != nil {
+			t.Errorf("%s: %s %v: want httpGet %s on the health port, to the pod IP", what, probe, hg, path)
 		}
 	}
+	if metricsPort == 0 || metricsPort == healthPort {
+		t.Errorf("%s: -metrics-address %q: want a port of its own", what, args["metrics-address"])
+	}
+	annotations, _ := get(tmpl, "metadata", "annotations").(obj)
+	if !metricsExposed {
+		if metricsHost != "127.0.0.1" {
+			t.Errorf("%s: -metrics-address %q: want 127.0.0.1:<port>, the pod's own loopback (/metrics names every managed pod)",
+				what, args["metrics-address"])
+		}
+		if _, ok := ports["metrics"]; ok {
+			t.Errorf("%s: ports %v declare a metrics port nothing outside the pod can reach", what, ports)
+		}
+		if annotations["prometheus.io/scrape"] != nil {
+			t.Errorf("%s: annotations %v ask Prometheus to scrape an unreachable port", what, annotations)
+		}
+		return exposure{healthPort: healthPort, metricsPort: metricsPort}
+	}
+	if metricsHost != "" {
+		t.Errorf("%s: -metrics-address %q: want :<port>, the pod IP", what, args["metrics-address"])
+	}
+	if ports["metrics"] != metricsPort {
+		t.Errorf("%s: ports %v: want metrics: %d (-metrics-address)", what, ports, metricsPort)
+	}
+	if annotations["prometheus.io/scrape"] != "true" || annotations["prometheus.io/port"] != strconv.Itoa(metricsPort) ||
+		annotations["prometheus.io/path"] != "/metrics" {
+		t.Errorf("%s: annotations %v: want prometheus.io/scrape, port %d, path /metrics", what, annotations, metricsPort)
+	}
+	return exposure{healthPort: healthPort, metricsPort: metricsPort}
+}
+
+// checkNetworkPolicy checks that np selects the pods of ds, admits the
+// metrics port only from the namespace named ns (through the
+// kubernetes.io/metadata.name label, nothing else: no pod or IP peers) and
+// at most the health port from elsewhere.
+func checkNetworkPolicy(t *testing.T, what string, np, ds obj, ex exposure, ns string) {
+	t.Helper()
+	podLabels, _ := get(ds, "spec", "template", "metadata", "labels").(obj)
+	sel, _ := get(np, "spec", "podSelector", "matchLabels").(obj)
+	if len(sel) == 0 || get(np, "spec", "podSelector", "matchExpressions") != nil {
+		t.Errorf("%s: podSelector %v: want matchLabels of the plugin's pods", what, get(np, "spec", "podSelector"))
+	}
+	for k, v := range sel {
+		if podLabels[k] != v {
+			t.Errorf("%s: podSelector %v does not select the plugin's pods (labels %v)", what, sel, podLabels)
+		}
+	}
+	if !slices.Contains(list(np, "spec", "policyTypes"), any("Ingress")) {
+		t.Errorf("%s: policyTypes %v: want Ingress", what, list(np, "spec", "policyTypes"))
+	}
+	isPort := func(p any, port int, name string) bool { return p == float64(port) || p == name }
+	admitted := false
+	for i, rule := range list(np, "spec", "ingress") {
+		ports := list(rule, "ports")
+		metrics := len(ports) == 0 // no ports: every port
+		for _, p := range ports {
+			if get(p, "endPort") != nil && !isPort(get(p, "port"), ex.healthPort, "health") {
+				metrics = true // a range: may hold the metrics port
+			}
+			if !isPort(get(p, "port"), ex.healthPort, "health") {
+				metrics = metrics || isPort(get(p, "port"), ex.metricsPort, "metrics")
+				if !isPort(get(p, "port"), ex.metricsPort, "metrics") {
+					t.Errorf("%s: ingress rule %d admits port %v: want only the metrics and health ports", what, i, get(p, "port"))
+				}
+			}
+		}
+		if !metrics {
+			continue
+		}
+		from := list(rule, "from")
+		if len(from) == 0 {
+			t.Errorf("%s: ingress rule %d admits the metrics port from everywhere", what, i)
+			continue
+		}
+		for _, peer := range from {
+			want := obj{"namespaceSelector": obj{"matchLabels": obj{"kubernetes.io/metadata.name": ns}}}
+			if !reflect.DeepEqual(peer, want) {
+				t.Errorf("%s: ingress rule %d admits the metrics port from %v: want only %v", what, i, peer, want)
+			}
+		}
+		admitted = true
+	}
+	if !admitted {
+		t.Errorf("%s: no ingress rule admits the metrics port from namespace %s", what, ns)
+	}
+}
+
+// metricsComponent is the opt-in component that exposes /metrics.
+const metricsComponent = "../deploy/components/metrics-networkpolicy"
+
+// TestMetricsComponent checks the metrics-networkpolicy component's files:
+// a Component whose resources are its NetworkPolicy, which admits /metrics
+// only from the monitoring namespace.
+func TestMetricsComponent(t *testing.T) {
+	files := yamlFiles(t, metricsComponent)
+	k := files["kustomization.yaml"]
+	if len(k) != 1 || k[0]["kind"] != "Component" || str(k[0], "apiVersion") != "kustomize.config.k8s.io/v1alpha1" {
+		t.Fatalf("%s/kustomization.yaml: %v: want a kustomize Component", metricsComponent, k)
+	}
+	if res := list(k[0], "resources"); !reflect.DeepEqual(res, []any{"networkpolicy.yaml"}) {
+		t.Errorf("component resources %v, want [networkpolicy.yaml]", res)
+	}
+	nps := findKind(t, files, "NetworkPolicy")
+	if len(nps) != 1 {
+		t.Fatalf("%d NetworkPolicies in the component, want 1", len(nps))
+	}
+	if ns := str(nps[0], "metadata", "namespace"); ns != namespace {
+		t.Errorf("NetworkPolicy in namespace %q, want %q", ns, namespace)
+	}
+	ds := findKind(t, deployObjects(t), "DaemonSet")[0]
+	ex := checkExposure(t, "config/deploy", ds, false)
+	checkNetworkPolicy(t, metricsComponent, nps[0], ds, ex, "monitoring")
 }
 
 // TestKustomizeBuild renders config/ with kubectl's kustomize, when there
@@ -423,6 +589,7 @@ func TestKustomizeBuild(t *testing.T) {
 			cmName = str(m, "metadata", "name")
 			cmData = str(m, "data", "nri-memqos.yaml")
 		case "DaemonSet":
+			checkExposure(t, "kubectl kustomize config/", m, false)
 			for _, v := range list(m, "spec", "template", "spec", "volumes") {
 				if n := str(v, "configMap", "name"); n != "" {
 					volCM = n
@@ -447,5 +614,92 @@ func TestKustomizeBuild(t *testing.T) {
 	}
 	if image != "localhost/nri-memqos:dev" {
 		t.Errorf("image %q", image)
+	}
+}
+
+// kustomize renders dir with kubectl's kustomize and returns its objects;
+// the test is skipped without kubectl.
+func kustomize(t *testing.T, dir string) []obj {
+	t.Helper()
+	kubectl, err := exec.LookPath("kubectl")
+	if err != nil {
+		t.Skip("kubectl not installed")
+	}
+	out, err := exec.Command(kubectl, "kustomize", dir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("kubectl kustomize %s: %v\n%s", dir, err, out)
+	}
+	var objs []obj
+	for _, doc := range bytes.Split(out, []byte("\n---\n")) {
+		var m obj
+		if err := yaml.Unmarshal(doc, &m); err != nil {
+			t.Fatal(err)
+		}
+		objs = append(objs, m)
+	}
+	return objs
+}
+
+// TestKustomizeMetricsComponent renders an overlay of config/ with the
+// metrics-networkpolicy component, as its comments tell an operator to
+// write one, naming another monitoring namespace: /metrics is on the pod
+// IP, declared for Prometheus, and a NetworkPolicy admits it from that
+// namespace only; the probes stay on the health port.
+func TestKustomizeMetricsComponent(t *testing.T) {
+	for _, tc := range []struct {
+		name, patch, ns string
+	}{
+		{name: "default namespace", ns: "monitoring"},
+		{name: "another namespace", ns: "observability", patch: `
+patches:
+  - target:
+      kind: NetworkPolicy
+      name: nri-memqos-metrics
+    patch: |-
+      - op: replace
+        path: /spec/ingress/0/from/0/namespaceSelector/matchLabels/kubernetes.io~1metadata.name
+        value: observability
+`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			base, err := filepath.Abs(configDir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			comp, err := filepath.Abs(metricsComponent)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// kustomize takes relative paths only.
+			relBase, err1 := filepath.Rel(dir, base)
+			relComp, err2 := filepath.Rel(dir, comp)
+			if err1 != nil || err2 != nil {
+				t.Fatal(err1, err2)
+			}
+			k := fmt.Sprintf("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - %s\ncomponents:\n  - %s\n%s",
+				relBase, relComp, tc.patch)
+			if err := os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(k), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			objs := kustomize(t, dir)
+			var dss, nps []obj
+			for _, o := range objs {
+				switch str(o, "kind") {
+				case "DaemonSet":
+					dss = append(dss, o)
+				case "NetworkPolicy":
+					nps = append(nps, o)
+				}
+			}
+			if len(dss) != 1 || len(nps) != 1 {
+				t.Fatalf("rendered %d DaemonSets and %d NetworkPolicies, want 1 and 1", len(dss), len(nps))
+			}
+			ex := checkExposure(t, "with the component", dss[0], true)
+			if str(nps[0], "metadata", "namespace") != str(dss[0], "metadata", "namespace") {
+				t.Errorf("NetworkPolicy in namespace %q, DaemonSet in %q", str(nps[0], "metadata", "namespace"), str(dss[0], "metadata", "namespace"))
+			}
+			checkNetworkPolicy(t, "with the component", nps[0], dss[0], ex, tc.ns)
+		})
 	}
 }

@@ -1,7 +1,10 @@
 package metrics
 
 import (
+	"fmt"
 	"net/http"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -36,15 +39,32 @@ type Source interface {
 	Node() Node
 }
 
+// Logger receives the metrics' own complaints (series skipped, the
+// registry's errors); *logrus.Logger is one.
+type Logger interface {
+	Warnf(format string, args ...any)
+}
+
 // Metrics holds the registry and the plugin's own health.
 type Metrics struct {
 	reg    *prometheus.Registry
 	events *prometheus.HistogramVec
 	ready  atomic.Bool
+	// skipped counts the series a scrape left out (scrape_errors_total).
+	skipped atomic.Uint64
+
+	mu     sync.Mutex
+	log    Logger
+	logged time.Time // when skipped series were last logged
+	live   Liveness
 }
 
+// IDLength is how much of a container ID the container_id label keeps, as
+// crictl and kubectl's container statuses abbreviate it.
+const IDLength = 12
+
 var (
-	labels = []string{"namespace", "pod", "container", "class"}
+	labels = []string{"namespace", "pod", "container", "container_id", "class"}
 
 	descMin        = desc("container_memory_min_bytes", "memory.min promised to the container.")
 	descLow        = desc("container_memory_low_bytes", "memory.low promised to the container.")
@@ -58,10 +78,16 @@ var (
 	descDrift      = desc("container_drift_repairs_total", "Values the plugin set that someone else changed and the reconciler wrote back.")
 	descPromised   = prometheus.NewDesc(namespace+"_node_protection_promised_bytes", "memory.min promised to all containers on the node.", nil, nil)
 	descPromiseCap = prometheus.NewDesc(namespace+"_node_protection_cap_bytes", "The most memory.min the node may promise (nodeProtectionFraction × MemTotal).", nil, nil)
+	descSkipped    = prometheus.NewDesc(namespace+"_scrape_errors_total", "Series left out of scrapes because they could not be exposed (a duplicate label set, a label value that is not UTF-8); the scrape goes on without them.", nil, nil)
 )
 
+// names are the per-container families' names, for log lines.
+var names = map[*prometheus.Desc]string{}
+
 func desc(name, help string, extra ...string) *prometheus.Desc {
-	return prometheus.NewDesc(namespace+"_"+name, help, append(append([]string{}, labels...), extra...), nil)
+	d := prometheus.NewDesc(namespace+"_"+name, help, append(append([]string{}, labels...), extra...), nil)
+	names[d] = namespace + "_" + name
+	return d
 }
 
 // New builds the metrics over src.
@@ -75,8 +101,16 @@ func New(src Source) *Metrics {
 			Buckets:   []float64{.00001, .000025, .00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .1},
 		}, []string{"event"}),
 	}
-	m.reg.MustRegister(m.events, collector{src}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.reg.MustRegister(m.events, &collector{m: m, src: src}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// SetLogger makes the metrics log what they leave out of a scrape (at most
+// once every ten minutes); without one they only count it.
+func (m *Metrics) SetLogger(l Logger) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.log = l
 }
 
 // ObserveEvent records the handling time of one NRI event.
@@ -87,43 +121,93 @@ func (m *Metrics) ObserveEvent(event string, d time.Duration) {
 // SetReady marks the plugin registered with (or disconnected from) the runtime.
 func (m *Metrics) SetReady(ready bool) { m.ready.Store(ready) }
 
-// Handler serves /metrics, /healthz (the process is alive) and /readyz
-// (registered with the runtime).
+// Handler serves /metrics, /healthz and /readyz (see HealthHandler).
 func (m *Metrics) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Write([]byte("ok\n"))
-	})
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !m.ready.Load() {
-			http.Error(w, "not registered with the runtime", http.StatusServiceUnavailable)
-			return
-		}
-		w.Write([]byte("ok\n"))
-	})
+	mux.Handle("/metrics", m.metricsHandler())
+	m.health(mux)
 	return mux
 }
 
-// collector reads the sources at scrape time.
-type collector struct{ src Source }
+// metricsHandler serves the registry. A scrape never fails as a whole for
+// one collector's error: what could be gathered is served, the error logged
+// and counted in promhttp_metric_handler_errors_total.
+func (m *Metrics) metricsHandler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
+		ErrorHandling: promhttp.ContinueOnError,
+		ErrorLog:      printer{m},
+		Registry:      m.reg,
+	})
+}
 
-func (c collector) Describe(ch chan<- *prometheus.Desc) {
+// printer gives promhttp the metrics' logger.
+type printer struct{ m *Metrics }
+
+func (p printer) Println(v ...any) {
+	p.m.mu.Lock()
+	l := p.m.log
+	p.m.mu.Unlock()
+	if l != nil {
+		l.Warnf("metrics: %s", strings.TrimSuffix(fmt.Sprintln(v...), "\n"))
+	}
+}
+
+// collector reads the sources at scrape time. It skips and counts a series
+// it cannot expose (scrape_errors_total) instead of failing the scrape: a
+// duplicate label set (the registry would fail the whole scrape with 500)
+// or a label value that is not UTF-8.
+type collector struct {
+	m   *Metrics
+	src Source
+}
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descMin, descLow, descHigh, descUsage, descReclaimed, descRaises,
-		descRestores, descOOMKills, descThrottle, descDrift, descPromised, descPromiseCap} {
+		descRestores, descOOMKills, descThrottle, descDrift, descPromised, descPromiseCap, descSkipped} {
 		ch <- d
 	}
 }
 
-func (c collector) Collect(ch chan<- prometheus.Metric) {
+// seriesKey identifies one series of a scrape.
+type seriesKey struct {
+	d      *prometheus.Desc
+	labels string
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	stats := c.src.Reconciler()
+	seen := map[seriesKey]bool{}
+	skipped, first := 0, ""
+	emit := func(d *prometheus.Desc, typ prometheus.ValueType, v float64, lv []string) {
+		k := seriesKey{d, strings.Join(lv, "\xff")}
+		var err error
+		if seen[k] {
+			err = fmt.Errorf("%s%q: the same series twice", names[d], lv)
+		} else {
+			var m prometheus.Metric
+			if m, err = prometheus.NewConstMetric(d, typ, v, lv...); err == nil {
+				seen[k] = true
+				ch <- m
+				return
+			}
+			err = fmt.Errorf("%s%q: %w", names[d], lv, err)
+		}
+		if skipped == 0 {
+			first = err.Error()
+		}
+		skipped++
+	}
 	for _, ct := range c.src.Containers() {
-		lv := []string{ct.Namespace, ct.Pod, ct.Container, ct.Class}
+		id := ct.ID
+		if len(id) > IDLength {
+			id = id[:IDLength]
+		}
+		lv := []string{ct.Namespace, ct.Pod, ct.Container, id, ct.Class}
 		gauge := func(d *prometheus.Desc, v int64, extra ...string) {
-			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(v), append(lv, extra...)...)
+			emit(d, prometheus.GaugeValue, float64(v), append(lv[:len(lv):len(lv)], extra...))
 		}
 		counter := func(d *prometheus.Desc, v float64, extra ...string) {
-			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, append(lv, extra...)...)
+			emit(d, prometheus.CounterValue, v, append(lv[:len(lv):len(lv)], extra...))
 		}
 		gauge(descMin, ct.Min)
 		gauge(descLow, ct.Low)
@@ -153,4 +237,22 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	n := c.src.Node()
 	ch <- prometheus.MustNewConstMetric(descPromised, prometheus.GaugeValue, float64(n.PromisedMin))
 	ch <- prometheus.MustNewConstMetric(descPromiseCap, prometheus.GaugeValue, float64(n.CapMin))
+	total := c.m.skipped.Add(uint64(skipped))
+	ch <- prometheus.MustNewConstMetric(descSkipped, prometheus.CounterValue, float64(total))
+	if skipped > 0 {
+		c.m.logSkipped(skipped, first)
+	}
+}
+
+// logSkipped logs series a scrape left out, at most once every ten
+// minutes: Prometheus scrapes every few seconds.
+func (m *Metrics) logSkipped(n int, first string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.clock()
+	if m.log == nil || (!m.logged.IsZero() && now.Sub(m.logged) < 10*time.Minute) {
+		return
+	}
+	m.logged = now
+	m.log.Warnf("metrics: %d series left out of a scrape (counted in %s_scrape_errors_total; logged again in 10 minutes at the earliest), the first: %s", n, namespace, first)
 }

@@ -1,6 +1,8 @@
 package node
 
 import (
+	"time"
+
 	"nri-memqos/pkg/metrics"
 	"nri-memqos/pkg/reconcile"
 )
@@ -24,11 +26,18 @@ func (n *Node) MetricsSource() metrics.Source { return metricsView{n} }
 
 type metricsView struct{ n *Node }
 
+// Containers lists the managed containers, less those created more than a
+// minute ago that never started (see createdGrace): a leftover of a failed
+// start and its successor have the same namespace, pod and container name.
 func (v metricsView) Containers() []metrics.Container {
 	v.n.mu.Lock()
 	defer v.n.mu.Unlock()
+	leftovers := v.n.leftovers()
 	out := make([]metrics.Container, 0, len(v.n.containers))
 	for id, t := range v.n.containers {
+		if leftovers[id] {
+			continue
+		}
 		c := metrics.Container{
 			ID: id, Namespace: t.pod.Namespace, Pod: t.pod.Name, Container: t.ctr.Name, Class: t.decision.Class,
 			Min: t.decision.ProtectedMin(), Low: t.decision.ProtectedLow(),
@@ -56,4 +65,18 @@ func (v metricsView) Node() metrics.Node {
 		m.CapMin = int64(v.n.cfg.NodeProtectionFraction * float64(v.n.host.MemTotal))
 	}
 	return m
+}
+
+// ReconcilerTick returns what TickInProgress of the reconciler returns (a
+// tick in progress and since when), for the liveness check; nothing before
+// the first configuration. It does not take n.mu, which a stuck event may
+// hold: n.reconciler is set once, before configured is closed, and never
+// again.
+func (n *Node) ReconcilerTick() (what string, since time.Time, ok bool) {
+	select {
+	case <-n.configured:
+	default:
+		return "", time.Time{}, false
+	}
+	return n.reconciler.TickInProgress()
 }

@@ -182,7 +182,7 @@ func TestImagePodV2(t *testing.T) {
 	if err := resp.Body.Close(); err != nil {
 		t.Error(err)
 	}
-	want := `nri_memqos_container_memory_min_bytes{class="latency-sensitive",container="app",namespace="e2e",pod="served"} 2.68435456e+08`
+	want := `nri_memqos_container_memory_min_bytes{class="latency-sensitive",container="app",container_id="` + ctr[:12] + `",namespace="e2e",pod="served"} 2.68435456e+08`
 	if !strings.Contains(string(body), want) {
 		t.Errorf("/metrics lacks %s", want)
 	}

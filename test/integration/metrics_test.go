@@ -48,7 +48,9 @@ func freeAddr(t *testing.T) string {
 		t.Fatal(err)
 	}
 	addr := l.Addr().String()
-	l.Close()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
 	return addr
 }
 
@@ -150,9 +152,11 @@ func checkType(t *testing.T, fams map[string]*dto.MetricFamily, fam string, want
 }
 
 // ctrLabels are the labels of a container's series: pod name, container
-// "app" (as deploy names it), class, plus extra name/value pairs.
+// "app" (as deploy names it), the container ID's first 12 characters,
+// class, plus extra name/value pairs.
 func ctrLabels(w workload, extra ...string) map[string]string {
-	m := map[string]string{"namespace": testNamespace, "pod": w.name, "container": "app", "class": w.labels[labelClass]}
+	m := map[string]string{"namespace": testNamespace, "pod": w.name, "container": "app", "container_id": w.id[:min(len(w.id), 12)],
+		"class": w.labels[labelClass]}
 	for i := 0; i+1 < len(extra); i += 2 {
 		m[extra[i]] = extra[i+1]
 	}
