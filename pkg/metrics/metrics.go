@@ -30,6 +30,12 @@ type Node struct {
 	// PromisedMin is the memory.min promised to all containers together;
 	// CapMin the most that may be promised (nodeProtectionFraction × MemTotal).
 	PromisedMin, CapMin int64
+	// PromisedLow and CapLow are the same for memory.low
+	// (nodeLowProtectionFraction).
+	PromisedLow, CapLow int64
+	// AncestorRepairs counts, per ancestor cgroup, the values someone else
+	// lowered below what the plugin promised and the plugin wrote back.
+	AncestorRepairs map[string]uint64
 }
 
 // Source gives the metrics their values at scrape time.
@@ -66,23 +72,34 @@ const IDLength = 12
 var (
 	labels = []string{"namespace", "pod", "container", "container_id", "class"}
 
-	descMin        = desc("container_memory_min_bytes", "memory.min promised to the container.")
-	descLow        = desc("container_memory_low_bytes", "memory.low promised to the container.")
-	descHigh       = desc("container_memory_high_bytes", "memory.high in force (the guard may hold it above the policy's value).")
-	descUsage      = desc("container_memory_usage_bytes", "memory.current (v1: memory.usage_in_bytes) at the reconciler's last tick.")
-	descReclaimed  = desc("container_reclaimed_bytes_total", "Bytes the reconciler reclaimed, by reason.", "reason")
-	descRaises     = desc("container_guard_raises_total", "Times the guard raised memory.high of a stalled container.")
-	descRestores   = desc("container_guard_restores_total", "Times the guard stepped memory.high back.")
-	descOOMKills   = desc("container_oom_kills_total", "OOM kills in the container since the plugin saw it.")
-	descThrottle   = desc("container_throttle_events_total", "Memory events since the plugin saw the container: high (throttled at memory.high), max (hit memory.max), oom.", "event")
-	descDrift      = desc("container_drift_repairs_total", "Values the plugin set that someone else changed and the reconciler wrote back.")
-	descPromised   = prometheus.NewDesc(namespace+"_node_protection_promised_bytes", "memory.min promised to all containers on the node.", nil, nil)
-	descPromiseCap = prometheus.NewDesc(namespace+"_node_protection_cap_bytes", "The most memory.min the node may promise (nodeProtectionFraction × MemTotal).", nil, nil)
-	descSkipped    = prometheus.NewDesc(namespace+"_scrape_errors_total", "Series left out of scrapes because they could not be exposed (a duplicate label set, a label value that is not UTF-8); the scrape goes on without them.", nil, nil)
+	descMin             = desc("container_memory_min_bytes", "memory.min promised to the container.")
+	descLow             = desc("container_memory_low_bytes", "memory.low promised to the container.")
+	descHigh            = desc("container_memory_high_bytes", "memory.high in force (the guard may hold it above the policy's value).")
+	descUsage           = desc("container_memory_usage_bytes", "memory.current (v1: memory.usage_in_bytes) at the reconciler's last tick.")
+	descReclaimed       = desc("container_reclaimed_bytes_total", "Bytes the reconciler reclaimed, by reason.", "reason")
+	descRaises          = desc("container_guard_raises_total", "Times the guard raised memory.high of a stalled container.")
+	descRestores        = desc("container_guard_restores_total", "Times the guard stepped memory.high back.")
+	descOOMKills        = desc("container_oom_kills_total", "OOM kills in the container since the plugin saw it.")
+	descThrottle        = desc("container_throttle_events_total", "Memory events since the plugin saw the container: high (throttled at memory.high), max (hit memory.max), oom.", "event")
+	descDrift           = desc("container_drift_repairs_total", "Values the plugin set that someone else changed and the reconciler wrote back.")
+	descPromised        = prometheus.NewDesc(namespace+"_node_protection_promised_bytes", "memory.min promised to all containers on the node.", nil, nil)
+	descPromiseCap      = prometheus.NewDesc(namespace+"_node_protection_cap_bytes", "The most memory.min the node may promise (nodeProtectionFraction × MemTotal).", nil, nil)
+	descLowPromised     = prometheus.NewDesc(namespace+"_node_low_protection_promised_bytes", "memory.low promised to all containers on the node.", nil, nil)
+	descLowCap          = prometheus.NewDesc(namespace+"_node_low_protection_cap_bytes", "The most memory.low the node may promise (nodeLowProtectionFraction × MemTotal).", nil, nil)
+	descAncestorRepairs = nodeDesc("ancestor_repairs_total",
+		"Ancestor memory.min/memory.low values someone else lowered below what the plugin promised, written back, per cgroup.", "path")
+	descSkipped = prometheus.NewDesc(namespace+"_scrape_errors_total", "Series left out of scrapes because they could not be exposed (a duplicate label set, a label value that is not UTF-8); the scrape goes on without them.", nil, nil)
 )
 
 // names are the per-container families' names, for log lines.
 var names = map[*prometheus.Desc]string{}
+
+// nodeDesc is a node-wide family with its own labels.
+func nodeDesc(name, help string, labels ...string) *prometheus.Desc {
+	d := prometheus.NewDesc(namespace+"_"+name, help, labels, nil)
+	names[d] = namespace + "_" + name
+	return d
+}
 
 func desc(name, help string, extra ...string) *prometheus.Desc {
 	d := prometheus.NewDesc(namespace+"_"+name, help, append(append([]string{}, labels...), extra...), nil)
@@ -163,7 +180,7 @@ type collector struct {
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descMin, descLow, descHigh, descUsage, descReclaimed, descRaises,
-		descRestores, descOOMKills, descThrottle, descDrift, descPromised, descPromiseCap, descSkipped} {
+		descRestores, descOOMKills, descThrottle, descDrift, descPromised, descPromiseCap, descLowPromised, descLowCap, descAncestorRepairs, descSkipped} {
 		ch <- d
 	}
 }
@@ -237,6 +254,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	n := c.src.Node()
 	ch <- prometheus.MustNewConstMetric(descPromised, prometheus.GaugeValue, float64(n.PromisedMin))
 	ch <- prometheus.MustNewConstMetric(descPromiseCap, prometheus.GaugeValue, float64(n.CapMin))
+	ch <- prometheus.MustNewConstMetric(descLowPromised, prometheus.GaugeValue, float64(n.PromisedLow))
+	ch <- prometheus.MustNewConstMetric(descLowCap, prometheus.GaugeValue, float64(n.CapLow))
+	for path, count := range n.AncestorRepairs {
+		emit(descAncestorRepairs, prometheus.CounterValue, float64(count), []string{path})
+	}
 	total := c.m.skipped.Add(uint64(skipped))
 	ch <- prometheus.MustNewConstMetric(descSkipped, prometheus.CounterValue, float64(total))
 	if skipped > 0 {

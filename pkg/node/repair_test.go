@@ -1,9 +1,12 @@
 package node_test
 
 import (
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"nri-memqos/pkg/metrics"
 )
 
 // TestAncestorRepair is issue 10's item 6: an ancestor value reset by
@@ -53,5 +56,30 @@ func TestAncestorRepairV1(t *testing.T) {
 	f.n.RepairAncestors(time.Now())
 	if got := f.n.AncestorRepairs(); len(got) != 0 {
 		t.Errorf("AncestorRepairs = %v on cgroup v1; want none", got)
+	}
+}
+
+// TestAncestorRepairMetric: the repairs show as
+// nri_memqos_ancestor_repairs_total{path}.
+func TestAncestorRepairMetric(t *testing.T) {
+	f := newFixture(t, 2, "", "")
+	a := ctrSpec{id: "a", pod: "a", class: "latency-sensitive", request: request256, limit: limit512}
+	f.apply(t, 0, op{kind: "create", ctr: a})
+	f.cgroupWrite("/kubepods/burstable", "memory.min", "0")
+	f.cgroupWrite("/kubepods", "memory.min", "0")
+	f.n.RepairAncestors(time.Now())
+	m := metrics.New(f.n.MetricsSource())
+	rec := httptest.NewRecorder()
+	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body := rec.Body.String()
+	for _, want := range []string{
+		`nri_memqos_ancestor_repairs_total{path="/kubepods"} 1`,
+		`nri_memqos_ancestor_repairs_total{path="/kubepods/burstable"} 1`,
+		`nri_memqos_node_protection_promised_bytes 2.68435456e+08`,
+		`nri_memqos_node_low_protection_cap_bytes 7.730941132e+09`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 }

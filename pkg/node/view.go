@@ -60,9 +60,11 @@ func (v metricsView) Reconciler() map[string]reconcile.Stats {
 func (v metricsView) Node() metrics.Node {
 	v.n.mu.Lock()
 	defer v.n.mu.Unlock()
-	m := metrics.Node{PromisedMin: v.n.ledger.TotalMin("")}
+	m := metrics.Node{PromisedMin: v.n.ledger.TotalMin(""), PromisedLow: v.n.ledger.TotalLow(""),
+		AncestorRepairs: v.n.AncestorRepairs()}
 	if v.n.cfg != nil {
 		m.CapMin = int64(v.n.cfg.NodeProtectionFraction * float64(v.n.host.MemTotal))
+		m.CapLow = int64(v.n.cfg.NodeLowProtectionFraction * float64(v.n.host.MemTotal))
 	}
 	return m
 }
