@@ -35,6 +35,7 @@ build: ## the plugin binary, static and stripped
 ## check: the developer tier, no root, a few minutes warm: lint, unit,
 ## integration and a short fuzz (FUZZTIME 3s each).
 check: FUZZTIME = 3s
+check: UNIT_FLAGS = -short
 check: lint unit integration fuzz
 
 ## test: everything CI runs: lint, unit tests, integration with the real NRI
@@ -57,8 +58,11 @@ $(GOLANGCI_LINT): test/tools/lint/go.mod test/tools/lint/go.sum
 	cd test/tools/lint && $(GO) build -trimpath -o $(abspath $@) github.com/golangci/golangci-lint/v2/cmd/golangci-lint
 	touch $@
 
+## unit: under the race detector (it needs cgo); -short (make check) plays
+## 500 of the ledger property test's 10 000 sequences.
+UNIT_FLAGS ?=
 unit:
-	$(GO) test -count=1 ./pkg/... ./plugin/... ./config/...
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 20m $(UNIT_FLAGS) ./pkg/... ./plugin/... ./config/...
 
 integration:
 	$(GO) test -count=1 ./test/integration/...
@@ -66,6 +70,7 @@ integration:
 fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParseConfig$$' -fuzztime=$(FUZZTIME) ./pkg/config
 	$(GO) test -run='^$$' -fuzz='^FuzzDecide$$' -fuzztime=$(FUZZTIME) ./pkg/policy
+	$(GO) test -run='^$$' -fuzz='^FuzzLedgerSequences$$' -fuzztime=$(FUZZTIME) ./pkg/node
 
 E2E_ENV = E2E_REQUIRED=1 E2E_BIN_DIR=$(E2E_BIN) E2E_KERNEL=$(E2E_KERNEL) E2E_MODULES=$(E2E_OUT)/kernel/modules \
 	  E2E_BUSYBOX=/usr/bin/busybox E2E_IMAGE=$(abspath $(IMAGE_TAR))

@@ -381,7 +381,7 @@ func TestTickProactive(t *testing.T) {
 // second write is issued for that container until the first returned.
 func TestReclaimChunksAndDeadline(t *testing.T) {
 	cfg := config.Default()
-	cfg.Reconciler.Interval = config.Duration{Duration: 20 * time.Millisecond} // deadline 10ms
+	cfg.Reconciler.Interval = config.Duration{Duration: 2 * time.Second} // deadline 1s: room for four chunks
 	h := newHarness(t, 2, cfg)
 	h.r.chunk = 16 * mi
 	d := decide(t, cfg, config.ClassBurstable, buRequest, buLimit)
@@ -396,7 +396,10 @@ func TestReclaimChunksAndDeadline(t *testing.T) {
 		t.Errorf("reclaimed %d; want 64Mi", got)
 	}
 
-	// A write that does not return.
+	// A write that does not return; a deadline of 10ms.
+	cfg = config.Default()
+	cfg.Reconciler.Interval = config.Duration{Duration: 20 * time.Millisecond}
+	h.r.SetConfig(cfg)
 	h.setCurrent("c1", 900*mi)
 	release := make(chan struct{})
 	var released sync.Once
