@@ -175,11 +175,13 @@ install: build-static
 	install -D -m 0755 $(BIN)/nri-memqos "$(DESTDIR)/opt/nri/plugins/10-nri-memqos"
 	$(call install-conf,config/nri-memqos.yaml,$(DESTDIR)/etc/nri/conf.d/10-nri-memqos.conf)
 	@echo "restart the runtime (containerd or crio) to start the plugin; NRI must be on: see config/runtime/"
+	@echo "to uninstall: see README.md, Uninstall (nri-memqos cleanup withdraws what the plugin set)"
 
 install-systemd: build-static
 	install -D -m 0755 $(BIN)/nri-memqos "$(DESTDIR)/usr/local/bin/nri-memqos"
 	$(call install-conf,config/nri-memqos.yaml,$(DESTDIR)/etc/nri-memqos/nri-memqos.yaml)
 	install -D -m 0644 config/systemd/nri-memqos.service "$(DESTDIR)/etc/systemd/system/nri-memqos.service"
 	@echo "then: systemctl daemon-reload && systemctl enable --now nri-memqos; NRI must be on: see config/runtime/"
+	@echo "to uninstall: systemctl disable --now nri-memqos && nri-memqos cleanup -config /etc/nri-memqos/nri-memqos.yaml (README.md, Uninstall)"
 
 # ==== END packaging and install ==============================================

@@ -133,9 +133,12 @@ func TestDeployKustomizations(t *testing.T) {
 	}
 	var have []string
 	for f := range files {
-		if f != "kustomization.yaml" {
+		if f != "kustomization.yaml" && f != cleanupJobFile {
 			have = append(have, f)
 		}
+	}
+	if slices.Contains(listed, cleanupJobFile) {
+		t.Errorf("config/deploy/kustomization.yaml lists %s: it runs once per node at uninstall, after the DaemonSet is gone", cleanupJobFile)
 	}
 	sort.Strings(listed)
 	sort.Strings(have)
@@ -701,5 +704,156 @@ patches:
 			}
 			checkNetworkPolicy(t, "with the component", nps[0], dss[0], ex, tc.ns)
 		})
+	}
+}
+
+// cleanupJobFile is the uninstall Job, run by hand per node (not in the
+// kustomization).
+const cleanupJobFile = "cleanup-job.yaml"
+
+// TestCleanupJob checks the uninstall Job: one Job per node (nodeName to
+// fill in, every taint tolerated) running `nri-memqos cleanup` with the
+// DaemonSet's image, security context and state directory, mounting only
+// what cleanup needs from the host (the cgroup filesystem and the state
+// directory, both writable) where the DaemonSet does.
+func TestCleanupJob(t *testing.T) {
+	files := deployObjects(t)
+	docs := files[cleanupJobFile]
+	if len(docs) != 1 || str(docs[0], "kind") != "Job" || str(docs[0], "apiVersion") != "batch/v1" {
+		t.Fatalf("%s: %v: want one batch/v1 Job", cleanupJobFile, docs)
+	}
+	job := docs[0]
+	if ns := str(job, "metadata", "namespace"); ns != namespace {
+		t.Errorf("Job in namespace %q, want %q", ns, namespace)
+	}
+	ds := findKind(t, files, "DaemonSet")[0]
+	dsPod := get(ds, "spec", "template", "spec")
+	dsCtr := list(dsPod, "containers")[0]
+	pod := get(job, "spec", "template", "spec")
+
+	// One per node, the name filled in by hand.
+	const placeholder = "NODE_NAME"
+	if str(pod, "nodeName") != placeholder || !strings.HasSuffix(str(job, "metadata", "name"), "-"+placeholder) {
+		t.Errorf("nodeName %q, name %q: want %s to fill in, in both", str(pod, "nodeName"), str(job, "metadata", "name"), placeholder)
+	}
+	filled, err := yaml.Marshal(job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var perNode obj
+	if err := yaml.UnmarshalStrict(bytes.ReplaceAll(filled, []byte(placeholder), []byte("node-1.example")), &perNode); err != nil ||
+		str(perNode, "spec", "template", "spec", "nodeName") != "node-1.example" || str(perNode, "metadata", "name") != "nri-memqos-cleanup-node-1.example" {
+		t.Errorf("the Job with its node filled in: %v (%v)", perNode, err)
+	}
+	tolerateAll := false
+	for _, tol := range list(pod, "tolerations") {
+		tolerateAll = tolerateAll || (str(tol, "operator") == "Exists" && str(tol, "key") == "" && str(tol, "effect") == "")
+	}
+	if !tolerateAll {
+		t.Errorf("tolerations %v: want {operator: Exists}, as the DaemonSet's (a tainted node has values to clean up too)", list(pod, "tolerations"))
+	}
+	if str(pod, "restartPolicy") != "Never" && str(pod, "restartPolicy") != "OnFailure" {
+		t.Errorf("restartPolicy %q: a Job's pod must not restart always", str(pod, "restartPolicy"))
+	}
+	for _, k := range []string{"hostNetwork", "hostPID", "hostIPC"} {
+		if v := get(pod, k); v != nil && v != false {
+			t.Errorf("%s: %v", k, v)
+		}
+	}
+	if get(pod, "automountServiceAccountToken") != false {
+		t.Error("automountServiceAccountToken is not false")
+	}
+	if sa := str(pod, "serviceAccountName"); sa != "" && sa != str(dsPod, "serviceAccountName") {
+		t.Errorf("serviceAccountName %q: want the DaemonSet's %q or none", sa, str(dsPod, "serviceAccountName"))
+	}
+	if !reflect.DeepEqual(get(pod, "securityContext"), get(dsPod, "securityContext")) {
+		t.Errorf("pod securityContext %v, want the DaemonSet's %v", get(pod, "securityContext"), get(dsPod, "securityContext"))
+	}
+
+	ctrs := list(pod, "containers")
+	if len(ctrs) != 1 || len(list(pod, "initContainers")) != 0 {
+		t.Fatalf("%d containers and %d init containers, want 1 and 0", len(ctrs), len(list(pod, "initContainers")))
+	}
+	c := ctrs[0]
+	if str(c, "image") != str(dsCtr, "image") {
+		t.Errorf("image %q, want the DaemonSet's %q", str(c, "image"), str(dsCtr, "image"))
+	}
+	if !reflect.DeepEqual(get(c, "securityContext"), get(dsCtr, "securityContext")) {
+		t.Errorf("container securityContext %v, want the DaemonSet's %v", get(c, "securityContext"), get(dsCtr, "securityContext"))
+	}
+	cmd := append(list(c, "command"), list(c, "args")...)
+	if len(cmd) < 2 || cmd[0] != binaryPath || cmd[1] != "cleanup" {
+		t.Errorf("command %v: want %s cleanup (the image's binary)", cmd, binaryPath)
+	}
+	args := map[string]string{}
+	for _, a := range cmd[min(2, len(cmd)):] {
+		k, v, ok := strings.Cut(strings.TrimLeft(a.(string), "-"), "=")
+		if !ok {
+			t.Errorf("argument %q: want -flag=value", a)
+		}
+		args[k] = v
+	}
+	if args["state-dir"] != flagArgs(dsCtr)["state-dir"] {
+		t.Errorf("-state-dir %q, want the DaemonSet's %q", args["state-dir"], flagArgs(dsCtr)["state-dir"])
+	}
+	for _, r := range []string{"cpu", "memory"} {
+		req, err1 := resource.ParseQuantity(str(c, "resources", "requests", r))
+		lim, err2 := resource.ParseQuantity(str(c, "resources", "limits", r))
+		if err1 != nil || err2 != nil || req.Cmp(lim) > 0 || req.IsZero() {
+			t.Errorf("resources %s: request %q, limit %q", r, str(c, "resources", "requests", r), str(c, "resources", "limits", r))
+		}
+	}
+
+	// Host paths: the cgroup filesystem and the state directory, as the
+	// DaemonSet has them, nothing else; mounted where the DaemonSet mounts
+	// them, writable.
+	dsVols := map[string]obj{} // host path -> volume
+	for _, v := range list(dsPod, "volumes") {
+		if p := str(v, "hostPath", "path"); p != "" {
+			dsVols[p] = v.(obj)
+		}
+	}
+	dsMounts := map[string]string{} // host path -> mount path
+	for _, m := range list(dsCtr, "volumeMounts") {
+		for p, v := range dsVols {
+			if str(v, "name") == str(m, "name") {
+				dsMounts[p] = str(m, "mountPath")
+			}
+		}
+	}
+	stateDir := args["state-dir"]
+	want := map[string]bool{"/sys/fs/cgroup": true, stateDir: true}
+	hostPaths := map[string]string{} // volume name -> host path
+	for _, v := range list(pod, "volumes") {
+		p := str(v, "hostPath", "path")
+		if p == "" {
+			t.Errorf("volume %v: only the two host paths are expected", v)
+			continue
+		}
+		if !want[p] {
+			t.Errorf("host path %s: cleanup needs only %v", p, want)
+		}
+		if dv := dsVols[p]; dv == nil || str(v, "hostPath", "type") != str(dv, "hostPath", "type") {
+			t.Errorf("host path %s of type %q: want the DaemonSet's (%v)", p, str(v, "hostPath", "type"), dv)
+		}
+		hostPaths[str(v, "name")] = p
+	}
+	mounted := map[string]bool{}
+	for _, m := range list(c, "volumeMounts") {
+		p := hostPaths[str(m, "name")]
+		if p == "" {
+			t.Errorf("mount %v of no host path volume", m)
+			continue
+		}
+		mounted[p] = true
+		if str(m, "mountPath") != dsMounts[p] || get(m, "readOnly") == true || str(m, "subPath") != "" {
+			t.Errorf("%s mounted at %q (readOnly %v): want %s, writable, as the DaemonSet", p, str(m, "mountPath"), get(m, "readOnly"), dsMounts[p])
+		}
+	}
+	if !reflect.DeepEqual(mounted, want) {
+		t.Errorf("mounted %v, want %v", mounted, want)
+	}
+	if dsMounts[stateDir] != stateDir {
+		t.Errorf("-state-dir %s is not where the DaemonSet mounts its state (%v)", stateDir, dsMounts)
 	}
 }

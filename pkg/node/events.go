@@ -41,6 +41,7 @@ func (n *Node) Create(c Container) (*policy.Decision, error) {
 	}
 	logDecision(l, "create", t.decision)
 	n.track(c.ID, t)
+	n.noteUnified(c.ID, t, c.Ctr.Unified)
 	n.noteCreated(c.ID)
 	n.promise(l, c.ID, t)
 	return t.decision, nil
@@ -53,12 +54,13 @@ func (n *Node) Create(c Container) (*policy.Decision, error) {
 func (n *Node) Start(c Container) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	defer n.saveState()
 	n.noteStarted(c.ID)
 	if n.fs == nil || n.fs.Version != 1 {
 		return
 	}
 	if t, ok := n.containers[c.ID]; ok {
-		n.writeV1(ctrLog(n.log, c), t)
+		n.writeV1(ctrLog(n.log, c), c.ID, t)
 	}
 }
 
@@ -84,6 +86,7 @@ func (n *Node) Update(c Container) (*policy.Decision, error) {
 	}
 	logDecision(l, "update", t.decision)
 	n.track(c.ID, t)
+	n.noteUnified(c.ID, t, c.Ctr.Unified)
 	n.promise(l, c.ID, t)
 	return t.decision, nil
 }
@@ -101,7 +104,7 @@ func (n *Node) PostUpdate(c Container) {
 	l := ctrLog(n.log, c)
 	switch n.fs.Version {
 	case 1:
-		n.writeV1(l, t)
+		n.writeV1(l, c.ID, t)
 	case 2:
 		if t.rel != "" {
 			n.applyAncestors(l, cgroupfs.Ancestors(t.rel), protection.Full)
@@ -116,6 +119,7 @@ func (n *Node) Remove(c Container) {
 	defer n.mu.Unlock()
 	defer n.saveState()
 	delete(n.containers, c.ID)
+	n.forget(c.ID)
 	if _, ok := n.requests[c.ID]; ok {
 		delete(n.requests, c.ID)
 		n.dirty = true
@@ -140,12 +144,14 @@ func (n *Node) Resync(ctrs []Container) ([]Update, error) {
 	}
 	n.probe()
 	known := make(map[string]bool, len(ctrs))
+	running := make(map[string]bool, len(ctrs))
 	active := make([]Container, 0, len(ctrs))
 	for _, c := range ctrs {
 		known[c.ID] = true
 		if !c.Inactive {
 			c.Ctr.UnifiedFromKubelet = false
 			active = append(active, c)
+			running[c.ID] = true
 		}
 	}
 	for id := range n.requests {
@@ -154,13 +160,21 @@ func (n *Node) Resync(ctrs []Container) ([]Update, error) {
 			n.dirty = true
 		}
 	}
+	// A container that does not run has no cgroup left to clean up; one
+	// that runs keeps its entry even when no longer managed (its values
+	// stay in its cgroup).
+	for id := range n.entries {
+		if !running[id] {
+			n.forget(id)
+		}
+	}
 	slices.SortStableFunc(active, func(a, b Container) int { return cmp.Compare(a.CreatedAt, b.CreatedAt) })
 	decided := n.redecide("synchronize", active)
 	updates := make([]Update, 0, len(decided))
 	for _, c := range decided {
 		t := n.containers[c.ID]
 		if n.fs.Version == 1 {
-			n.writeV1(ctrLog(n.log, c), t)
+			n.writeV1(ctrLog(n.log, c), c.ID, t)
 		}
 		updates = append(updates, Update{ID: c.ID, Decision: t.decision})
 	}
@@ -205,6 +219,11 @@ func (n *Node) redecide(event string, list []Container) []Container {
 			continue
 		}
 		n.track(c.ID, t)
+		kubelet := c.Ctr.Unified
+		if !c.Ctr.UnifiedFromKubelet {
+			kubelet = n.resyncKubelet(c)
+		}
+		n.noteUnified(c.ID, t, kubelet)
 		touched = append(touched, n.setPromise(c.ID, t)...)
 		decided = append(decided, c)
 	}
@@ -271,12 +290,16 @@ func (n *Node) track(id string, t *tracked) {
 	n.containers[id] = t
 }
 
-func (n *Node) writeV1(l *logrus.Entry, t *tracked) {
+// writeV1 writes container id's cgroup v1 values, noting them in its entry
+// first. Callers hold n.mu.
+func (n *Node) writeV1(l *logrus.Entry, id string, t *tracked) {
 	if t.rel == "" {
 		l.Warn("no cgroups path: cgroup v1 values not written")
 		return
 	}
-	changed, err := n.fs.ApplyV1(t.rel, t.decision.V1().Files())
+	files := t.decision.V1().Files()
+	n.noteV1(id, t.rel, files)
+	changed, err := n.fs.ApplyV1(t.rel, files)
 	if err != nil {
 		l.Warnf("cgroup v1 values: %v", err)
 	}

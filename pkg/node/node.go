@@ -13,6 +13,7 @@ import (
 	"nri-memqos/pkg/policy"
 	"nri-memqos/pkg/protection"
 	"nri-memqos/pkg/reconcile"
+	"nri-memqos/pkg/state"
 )
 
 // Options configure a Node.
@@ -83,6 +84,10 @@ type Node struct {
 	requests map[string]int64
 	// dirty marks state changes not yet saved.
 	dirty bool
+	// entries are, per container ID, the files the plugin set in the
+	// container's cgroup (for cleanup); see entries.go. Kept across
+	// restarts in the state file.
+	entries map[string]*state.Container
 
 	reconciler *reconcile.Reconciler
 	// unsupported are the unified files the kernel does not offer; probed

@@ -465,7 +465,7 @@ type seqT struct {
 }
 
 func (s *seqT) Fatalf(format string, args ...any) {
-	s.TB.Helper()
+	s.Helper()
 	s.TB.Fatalf("sequence %d of seed %d (replay: -property.seed=%d): %s", s.seq, s.seed, s.seed, fmt.Sprintf(format, args...))
 }
 

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"fmt"
 	"maps"
 
 	"nri-memqos/pkg/state"
@@ -19,6 +18,18 @@ func (n *Node) loadState() {
 	}
 	n.ledger.Restore(st.Ancestors)
 	maps.Copy(n.requests, st.Requests)
+	for id, e := range st.Containers {
+		if e == nil || e.Path == "" {
+			continue
+		}
+		if e.Set == nil {
+			e.Set = map[string]string{}
+		}
+		if n.entries == nil {
+			n.entries = map[string]*state.Container{}
+		}
+		n.entries[id] = e
+	}
 }
 
 // saveState writes the state when it changed. Callers hold n.mu.
@@ -26,7 +37,7 @@ func (n *Node) saveState() {
 	if n.stateFile == "" || !n.dirty || n.fs == nil {
 		return
 	}
-	st := &state.State{Scope: n.stateScope(), Ancestors: n.ledger.Snapshot(), Requests: n.requests}
+	st := &state.State{Scope: n.stateScope(), Ancestors: n.ledger.Snapshot(), Requests: n.requests, Containers: n.entries}
 	if err := state.Save(n.stateFile, st); err != nil {
 		n.log.Warnf("%v", err)
 		return
@@ -44,5 +55,5 @@ func (n *Node) record(id string, request int64) {
 
 // stateScope names the cgroup mount the saved ancestor values belong to.
 func (n *Node) stateScope() string {
-	return fmt.Sprintf("%s v%d", n.fs.Root, n.fs.Version)
+	return state.Scope(n.fs.Root, n.fs.Version)
 }

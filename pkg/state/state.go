@@ -4,8 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 )
 
 // Value is one ancestor cgroup file value the plugin wrote, and the
@@ -27,6 +30,68 @@ type State struct {
 	Ancestors []Value `json:"ancestors,omitempty"`
 	// Requests are the memory requests resolved per container ID.
 	Requests map[string]int64 `json:"requests,omitempty"`
+	// Containers are, per container ID, the files the plugin set in the
+	// cgroups of the containers it manages, for `nri-memqos cleanup`.
+	Containers map[string]*Container `json:"containers,omitempty"`
+}
+
+// Container is what the plugin set in one container's cgroup, so that
+// cleanup can reset it to what the container would hold without the
+// plugin. Values are file contents as written: decimal bytes or "max" on
+// cgroup v2; decimal on cgroup v1, -1 for unlimited.
+type Container struct {
+	// Path is the container's cgroup, relative to the hierarchy root as
+	// cgroupfs.RelPath gives it.
+	Path string `json:"path"`
+	// Set is the value the plugin last set, per file: on cgroup v2 the
+	// unified keys it put in (memory.min, memory.low, memory.high,
+	// memory.swap.max, memory.oom.group), on v1 the files it wrote
+	// (memory.soft_limit_in_bytes, memory.swappiness,
+	// memory.memsw.limit_in_bytes).
+	Set map[string]string `json:"set"`
+	// Older is, per file, the value the plugin set before Set's when the
+	// file may still hold it (a reload's values reach running containers
+	// through the reconciler's drift repair, some seconds later).
+	Older map[string]string `json:"older,omitempty"`
+	// Restore is, per file, the value to give back instead of the kernel's
+	// default: on v2 kubelet's, where kubelet set the key in the
+	// container's unified map itself; on v1 the value found before the
+	// plugin's first write.
+	Restore map[string]string `json:"restore,omitempty"`
+}
+
+// v1Unlimited is how cgroup v1 shows an unlimited (-1) limit on 64 KiB
+// pages (on 4 KiB pages it shows 9223372036854771712): anything from it up
+// reads as unlimited.
+const v1Unlimited = math.MaxInt64 &^ (64<<10 - 1)
+
+// V1Value is a cgroup v1 value as Container keeps it: decimal, and every
+// unlimited value (-1, or what the kernel shows for it) as -1.
+func V1Value(v int64) string {
+	if v < 0 || v >= v1Unlimited {
+		return "-1"
+	}
+	return strconv.FormatInt(v, 10)
+}
+
+// Scope names a cgroup mount: its root and version, as State.Scope holds
+// them.
+func Scope(root string, version int) string {
+	return fmt.Sprintf("%s v%d", root, version)
+}
+
+// ParseScope takes a Scope apart; ok is false for anything Scope does not
+// make.
+func ParseScope(scope string) (root string, version int, ok bool) {
+	i := strings.LastIndex(scope, " v")
+	if i <= 0 {
+		return "", 0, false
+	}
+	v, err := strconv.Atoi(scope[i+2:])
+	if err != nil || (v != 1 && v != 2) {
+		return "", 0, false
+	}
+	return scope[:i], v, true
 }
 
 // Save writes s to path atomically (write to a temporary file, rename).
@@ -51,6 +116,20 @@ func Save(path string, s *State) error {
 		return fmt.Errorf("failed to save state: %w", err)
 	}
 	return nil
+}
+
+// Read reads the state saved at path whatever its scope. A missing file is
+// an error that errors.Is(err, os.ErrNotExist) recognises.
+func Read(path string) (*State, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read state: %w", err)
+	}
+	var s State
+	if err := json.Unmarshal(data, &s); err != nil {
+		return nil, fmt.Errorf("failed to read state from %s: %w", path, err)
+	}
+	return &s, nil
 }
 
 // Load reads the state saved at path for scope. A missing file, or one

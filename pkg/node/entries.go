@@ -1,0 +1,151 @@
+package node
+
+import (
+	"maps"
+
+	"nri-memqos/pkg/cgroupfs"
+	"nri-memqos/pkg/policy"
+	"nri-memqos/pkg/state"
+)
+
+// Container entries: per managed container, its cgroup path, the value the
+// plugin last set in each file it sets, and the value to give back instead
+// of the kernel's default (state.Container). `nri-memqos cleanup` resets the
+// container from them. Only containers the plugin set a file in have one;
+// a container's entry goes with the container (Remove), or when a
+// Synchronize does not list it running.
+
+// entry returns the entry of container id, made for cgroup rel when there
+// is none. Callers hold n.mu.
+func (n *Node) entry(id, rel string) *state.Container {
+	if n.entries == nil {
+		n.entries = map[string]*state.Container{}
+	}
+	e := n.entries[id]
+	if e == nil {
+		e = &state.Container{Path: rel, Set: map[string]string{}}
+		n.entries[id] = e
+		n.dirty = true
+	}
+	if e.Path != rel {
+		e.Path = rel
+		n.dirty = true
+	}
+	return e
+}
+
+// forget drops the entry of container id. Callers hold n.mu.
+func (n *Node) forget(id string) {
+	if _, ok := n.entries[id]; ok {
+		delete(n.entries, id)
+		n.dirty = true
+	}
+}
+
+// noteSet records that the plugin sets file to value in container id's
+// cgroup: the previous value of the plugin's, if another, stays
+// recognisable as the plugin's (Older). Callers hold n.mu.
+func (n *Node) noteSet(e *state.Container, file, value string) {
+	old, ok := e.Set[file]
+	if ok && old == value {
+		return
+	}
+	if ok {
+		if e.Older == nil {
+			e.Older = map[string]string{}
+		}
+		e.Older[file] = old
+	}
+	e.Set[file] = value
+	n.dirty = true
+}
+
+// noteRestore records the value file gets back at cleanup. Callers hold
+// n.mu.
+func (n *Node) noteRestore(e *state.Container, file, value string) {
+	if old, ok := e.Restore[file]; ok && old == value {
+		return
+	}
+	if e.Restore == nil {
+		e.Restore = map[string]string{}
+	}
+	e.Restore[file] = value
+	n.dirty = true
+}
+
+// noteUnified records the unified keys the plugin puts into container id's
+// unified map (cgroup v2): those of its decision the kernel offers. kubelet
+// is the unified map kubelet asked for (at creation, at an in-place
+// resize), nil when unknown: its value of a key the plugin overrides is
+// what cleanup restores. Callers hold n.mu.
+func (n *Node) noteUnified(id string, t *tracked, kubelet map[string]string) {
+	if n.fs == nil || n.fs.Version != 2 || t.rel == "" {
+		return
+	}
+	set := t.decision.UnifiedV2()
+	maps.DeleteFunc(set, func(k, _ string) bool { return n.unsupported[k] })
+	if len(set) == 0 && n.entries[id] == nil {
+		return
+	}
+	e := n.entry(id, t.rel)
+	for file, v := range set {
+		n.noteSet(e, file, v)
+		if kv, ok := kubelet[file]; ok {
+			n.noteRestore(e, file, kv)
+		}
+	}
+}
+
+// resyncKubelet is the unified map of a container listed by Synchronize
+// when it is kubelet's own: a container created without the plugin (no
+// resolved-request annotation) the plugin has no entry for yet. A container
+// created with the plugin lists the plugin's values next to kubelet's: its
+// entry (state file) tells them apart, and without one nothing does. Callers
+// hold n.mu.
+func (n *Node) resyncKubelet(c Container) map[string]string {
+	if _, ok := n.entries[c.ID]; ok {
+		return nil
+	}
+	if _, ok := c.Ctr.Annotations[policy.AnnotationRecordedRequest]; ok {
+		return nil
+	}
+	return c.Ctr.Unified
+}
+
+// noteV1 records the cgroup v1 values the plugin is about to write into
+// container id's cgroup, and what each file holds before: a value that is
+// not the plugin's (the kernel's or kubelet's before the first write, or
+// the runtime's after an update reset it) is what cleanup restores. A file
+// that already holds the value the plugin writes, with no entry for it,
+// was written by an earlier process of the plugin whose state is lost (or
+// holds it by chance): its restore value stays unknown, the kernel default.
+// One read per file and event (Start, PostUpdate, Synchronize). Callers
+// hold n.mu.
+func (n *Node) noteV1(id, rel string, values map[string]int64) {
+	var e *state.Container
+	for _, file := range []string{cgroupfs.V1SoftLimit, cgroupfs.V1Swappiness, cgroupfs.V1MemSwLimit} {
+		v, ok := values[file]
+		if !ok {
+			continue
+		}
+		cur, err := n.fs.ReadInt(rel, file)
+		if err != nil {
+			// Gone, or no memsw without swap accounting: the plugin
+			// writes nothing there either.
+			continue
+		}
+		if e == nil {
+			e = n.entry(id, rel)
+		}
+		want, found := state.V1Value(v), state.V1Value(cur)
+		prev, known := e.Set[file]
+		ours := known && (found == prev || found == e.Older[file])
+		switch {
+		case ours:
+		case !known && found == want:
+		default:
+			n.noteRestore(e, file, found)
+		}
+		n.noteSet(e, file, want)
+	}
+}
