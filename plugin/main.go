@@ -83,7 +83,7 @@ func run() error {
 		if err := os.MkdirAll(*stateDir, 0o700); err != nil {
 			log.Warnf("running without saved state: %v", err)
 		} else {
-			stateFile = filepath.Join(*stateDir, "ancestors.json")
+			stateFile = filepath.Join(*stateDir, stateFileName)
 		}
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
