@@ -109,7 +109,8 @@ type Reconciler struct {
 	DriftInterval Duration `json:"driftInterval"`
 	// AncestorInterval between checks that the ancestors' memory.min and
 	// memory.low still hold what the plugin promised (cgroup v2): cheap, a
-	// read of two files per ancestor. Default 2s; 0 turns it off.
+	// read of two files per ancestor. Default 2s; 0: only every
+	// DriftInterval.
 	AncestorInterval Duration `json:"ancestorInterval"`
 	// MaxReclaimPerTick bounds what background and proactive reclaim ask of
 	// one container in one tick. Default 64Mi.

@@ -156,7 +156,7 @@ func (r *Reconciler) validate() error {
 		return fieldErr("reconciler.interval", "%v is too short; allowed: 10ms or more", r.Interval.Duration)
 	}
 	if a := r.AncestorInterval.Duration; a != 0 && a < 100*time.Millisecond {
-		return fieldErr("reconciler.ancestorInterval", "%v is too short; allowed: 0 (off) or 100ms or more", a)
+		return fieldErr("reconciler.ancestorInterval", "%v is too short; allowed: 0 (only every driftInterval) or 100ms or more", a)
 	}
 	if r.DriftInterval.Duration < r.Interval.Duration {
 		return fieldErr("reconciler.driftInterval", "%v is shorter than the interval; allowed: %v or more", r.DriftInterval.Duration, r.Interval.Duration)

@@ -10,3 +10,6 @@ func (n *Node) SetLifecycleClock(now func() time.Time) {
 	defer p.mu.Unlock()
 	p.now = now
 }
+
+// AncestorCheckInterval is how often the ancestors are checked.
+func (n *Node) AncestorCheckInterval() time.Duration { return n.ancestorInterval() }

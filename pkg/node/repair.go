@@ -100,8 +100,9 @@ func (r *repairs) note(l *logrus.Entry, c protection.Change, now time.Time) {
 	}
 }
 
-// runRepairs checks the ancestors every reconciler.ancestorInterval while the
-// reconciler is enabled, until ctx ends.
+// runRepairs checks the ancestors every reconciler.ancestorInterval (with
+// ancestorInterval 0, every driftInterval) while the reconciler is enabled,
+// until ctx ends.
 func (n *Node) runRepairs(ctx context.Context) {
 	interval := n.ancestorInterval()
 	if interval <= 0 {
@@ -125,13 +126,17 @@ func (n *Node) runRepairs(ctx context.Context) {
 	}
 }
 
-// ancestorInterval is the configured interval; 0 when off or when the
-// reconciler is disabled.
+// ancestorInterval is how often the ancestors are checked: the configured
+// ancestorInterval, else the driftInterval; 0 when the reconciler is
+// disabled.
 func (n *Node) ancestorInterval() time.Duration {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.cfg == nil || !n.cfg.Reconciler.Enabled {
 		return 0
 	}
-	return n.cfg.Reconciler.AncestorInterval.Duration
+	if d := n.cfg.Reconciler.AncestorInterval.Duration; d > 0 {
+		return d
+	}
+	return n.cfg.Reconciler.DriftInterval.Duration
 }

@@ -83,3 +83,22 @@ func TestAncestorRepairMetric(t *testing.T) {
 		}
 	}
 }
+
+// TestAncestorCheckInterval: ancestorInterval, else every driftInterval;
+// never with the reconciler off.
+func TestAncestorCheckInterval(t *testing.T) {
+	for _, tc := range []struct {
+		extra string
+		want  time.Duration
+	}{
+		{"", 2 * time.Second},
+		{"reconciler:\n  ancestorInterval: 500ms\n", 500 * time.Millisecond},
+		{"reconciler:\n  ancestorInterval: 0s\n  driftInterval: 7s\n", 7 * time.Second},
+		{"reconciler:\n  enabled: false\n", 0},
+	} {
+		f := newFixture(t, 2, tc.extra, "")
+		if got := f.n.AncestorCheckInterval(); got != tc.want {
+			t.Errorf("%q: ancestors checked every %v; want %v", tc.extra, got, tc.want)
+		}
+	}
+}
