@@ -21,7 +21,12 @@ type Update struct {
 // raises its ancestors (cgroup v2) before it starts. It returns nil, nil for
 // a container that is not opted in, and an error (logged, one line) for a
 // bad label or annotation: that container fails, nothing else changes.
-func (n *Node) Create(c Container) (*policy.Decision, error) {
+func (n *Node) Create(c Container) (*policy.Decision, error) { return n.admit(c, "create") }
+
+// admit decides a container from kubelet's request as it stands (creation,
+// in-place resize), records it and raises its ancestors. Callers are Create
+// and Update.
+func (n *Node) admit(c Container, event string) (*policy.Decision, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	defer n.saveState()
@@ -33,16 +38,26 @@ func (n *Node) Create(c Container) (*policy.Decision, error) {
 	c.Ctr.UnifiedFromKubelet = true
 	t, err := n.decide(c)
 	if err != nil {
+		if old, kept := n.containers[c.ID]; kept && event == "update" {
+			// A running container's labels and annotations do not change:
+			// the configuration did (a class removed or restricted). It
+			// keeps its last decision, as a reload keeps it, and the
+			// resize goes ahead without the plugin's values.
+			l.Warnf("update: %v; keeping the container's last decision (class %q) until a configuration decides it again", err, old.decision.Class)
+			return nil, nil
+		}
 		l.Error(err)
 		return nil, err
 	}
 	if t == nil {
 		return nil, nil
 	}
-	logDecision(l, "create", t.decision)
+	logDecision(l, event, t.decision)
 	n.track(c.ID, t)
 	n.noteUnified(c.ID, t, c.Ctr.Unified)
-	n.noteCreated(c.ID)
+	if event == "create" {
+		n.noteCreated(c.ID)
+	}
 	n.promise(l, c.ID, t)
 	return t.decision, nil
 }
@@ -66,30 +81,9 @@ func (n *Node) Start(c Container) {
 
 // Update re-decides a container for an in-place resize; c.Ctr holds the
 // resources asked for. Ancestors are raised now, lowered in PostUpdate,
-// after the update landed.
-func (n *Node) Update(c Container) (*policy.Decision, error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	defer n.saveState()
-	if n.cfg == nil {
-		return nil, errNotConfigured
-	}
-	l := ctrLog(n.log, c)
-	c.Ctr.UnifiedFromKubelet = true
-	t, err := n.decide(c)
-	if err != nil {
-		l.Error(err)
-		return nil, err
-	}
-	if t == nil {
-		return nil, nil
-	}
-	logDecision(l, "update", t.decision)
-	n.track(c.ID, t)
-	n.noteUnified(c.ID, t, c.Ctr.Unified)
-	n.promise(l, c.ID, t)
-	return t.decision, nil
-}
+// after the update landed. A managed container the configuration in force
+// can no longer decide keeps its last decision (nil, nil).
+func (n *Node) Update(c Container) (*policy.Decision, error) { return n.admit(c, "update") }
 
 // PostUpdate lowers ancestors after a shrink (cgroup v2) and rewrites the
 // cgroup v1 values the runtime's update may have reset.

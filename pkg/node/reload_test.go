@@ -157,3 +157,21 @@ func TestResyncAfterRestartForgetsUnknownClass(t *testing.T) {
 		t.Errorf("warnings = %q; want one naming the unknown class", w)
 	}
 }
+
+// TestResizeOfKeptContainer: an in-place resize of a container kept under
+// its last decision after its class went away is not failed by the plugin:
+// the resize goes ahead without the plugin's values, the container keeps
+// its decision and its ancestors' protection.
+func TestResizeOfKeptContainer(t *testing.T) {
+	a := ctrSpec{id: "a", pod: "a", class: "gold", request: request256, limit: limit512}
+	f := newFixture(t, 2, gold, "")
+	f.apply(t, 0, op{kind: "create", ctr: a})
+	want := ancestors(128*mi, 0, map[string][2]int64{"a": {128 * mi, 0}})
+	f.apply(t, 1, op{kind: "reload", config: "", want: want})
+	f.logs.Reset()
+	bigger := a
+	bigger.request = 384 * mi
+	f.apply(t, 2, op{kind: "update", ctr: bigger, wantRequest: map[string]int64{}, want: want})
+	f.checkHeld(t, 2, "a", "pod-a", "gold", `unknown class`, "keeping the container's last decision")
+	f.apply(t, 3, op{kind: "postupdate", ctr: bigger, want: want})
+}
