@@ -225,3 +225,22 @@ func (f *FS) Exists(rel, file string) bool {
 func IsGone(err error) bool {
 	return errors.Is(err, os.ErrNotExist) || errors.Is(err, unix.ENODEV)
 }
+
+// Limit is the memory limit in force on a cgroup: memory.limit_in_bytes
+// (v1) or memory.max (v2); 0 when unlimited. The runtime's view of it can
+// be stale (CRI-O's Synchronize after `crictl update --memory` and a
+// restart reports the creation-time limit): this is the kernel's.
+func (f *FS) Limit(rel string) (int64, error) {
+	file := FileMax
+	if f.Version == 1 {
+		file = V1Limit
+	}
+	v, err := f.ReadInt(rel, file)
+	if err != nil {
+		return 0, err
+	}
+	if v < 0 || v >= v1Unlimited {
+		return 0, nil
+	}
+	return v, nil
+}

@@ -144,6 +144,7 @@ func (n *Node) Resync(ctrs []Container) ([]Update, error) {
 		known[c.ID] = true
 		if !c.Inactive {
 			c.Ctr.UnifiedFromKubelet = false
+			c.Ctr.Limit = n.limitInForce(c)
 			active = append(active, c)
 			running[c.ID] = true
 		}
@@ -174,6 +175,21 @@ func (n *Node) Resync(ctrs []Container) ([]Update, error) {
 	}
 	n.log.WithFields(logrus.Fields{"containers": len(ctrs), "managed": len(n.containers)}).Info("synchronized")
 	return updates, nil
+}
+
+// limitInForce is the container's memory limit: the one its cgroup holds
+// when it holds a finite one, else the runtime's. The runtime's view can be
+// stale (CRI-O's Synchronize after an update and a restart reports the
+// creation-time limit). Callers hold n.mu.
+func (n *Node) limitInForce(c Container) int64 {
+	rel, err := cgroupfs.RelPath(c.CgroupsPath)
+	if err != nil {
+		return c.Ctr.Limit
+	}
+	if limit, err := n.fs.Limit(rel); err == nil && limit > 0 {
+		return limit
+	}
+	return c.Ctr.Limit
 }
 
 // redecide decides every container of list from scratch, in list order,
@@ -291,7 +307,15 @@ func (n *Node) writeV1(l *logrus.Entry, id string, t *tracked) {
 		l.Warn("no cgroups path: cgroup v1 values not written")
 		return
 	}
-	files := t.decision.V1().Files()
+	v1 := t.decision.V1()
+	if t.decision.Swap != nil {
+		// memsw is the limit plus swap: take the limit in force, not the
+		// one the runtime last told (stale after a runtime restart).
+		if limit, err := n.fs.Limit(t.rel); err == nil {
+			v1 = t.decision.V1At(limit)
+		}
+	}
+	files := v1.Files()
 	n.noteV1(id, t.rel, files)
 	changed, err := n.fs.ApplyV1(t.rel, files)
 	if err != nil {

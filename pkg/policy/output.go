@@ -69,6 +69,20 @@ func (v V1Values) Files() map[string]int64 {
 	return m
 }
 
+// V1At returns the values for cgroup v1 with limit, the limit in force read
+// from the cgroup, in place of the one the decision was made with (0: as
+// decided): memory.memsw.limit_in_bytes is the limit in force plus the swap
+// allowance, so that a stale limit neither fails the write (memsw below the
+// limit) nor grants swap a class is meant not to have.
+func (d *Decision) V1At(limit int64) V1Values {
+	if limit <= 0 || limit == d.Limit {
+		return d.V1()
+	}
+	at := *d
+	at.Limit = limit
+	return at.V1()
+}
+
 // V1 returns the values for cgroup v1. memory.high, memory.oom.group and
 // memory.min have no v1 file; protection becomes the soft limit.
 func (d *Decision) V1() V1Values {

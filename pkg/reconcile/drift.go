@@ -15,7 +15,16 @@ func (r *Reconciler) repairDrift(smp sample) {
 	// The logger is made only to log: most checks find nothing.
 	l := func() *logrus.Entry { return r.log.WithFields(targetFields(smp.t)) }
 	if r.version == 1 {
-		changed, err := r.cg.ApplyV1(smp.t.Rel, d.V1().Files())
+		v1 := d.V1()
+		if d.Swap != nil {
+			// memsw is the limit in force plus swap: a limit changed
+			// behind the plugin's back must not fail the write or grant
+			// swap.
+			if limit, err := r.cg.Limit(smp.t.Rel); err == nil {
+				v1 = d.V1At(limit)
+			}
+		}
+		changed, err := r.cg.ApplyV1(smp.t.Rel, v1.Files())
 		if err != nil {
 			r.note(smp.t, "repair drift", err)
 		}

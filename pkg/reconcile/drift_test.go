@@ -173,3 +173,25 @@ func TestTickV1(t *testing.T) {
 	}
 	h.noSevereExcept("drift repaired: a value the plugin set was changed; further repairs of it are not logged", "container OOM-killed")
 }
+
+// TestDriftV1MemswFollowsLimitInForce: drift repair computes
+// memory.memsw.limit_in_bytes from the limit the cgroup holds, not the one
+// the decision was made with (issue 13: a limit changed behind the plugin,
+// then a stale Synchronize).
+func TestDriftV1MemswFollowsLimitInForce(t *testing.T) {
+	cfg := config.Default()
+	h := newHarness(t, 1, cfg)
+	d := decide(t, cfg, config.ClassLatencySensitive, lsRequest, lsLimit) // swap none: memsw = limit
+	rel := "/kubepods/pod-ls/ls"
+	dir := writeV1(t, h.fs, rel, 100*mi, strconv.FormatInt(lsRequest, 10), "0")
+	for _, limit := range []int64{2 * gi, 512 * mi} {
+		writeFile(t, dir, "memory.limit_in_bytes", strconv.FormatInt(limit, 10)+"\n")
+		writeFile(t, dir, "memory.memsw.limit_in_bytes", "9223372036854771712\n")
+		h.targets = []Target{{ID: "ls", Namespace: "ns", Pod: "pod-ls", Container: "app", Rel: rel, Decision: d}}
+		h.r = New(h.k, 1, cfg, h.r.source, h.r.meminfo, h.r.log, 4096)
+		h.r.Tick(at(0))
+		if got := readFile(t, dir, "memory.memsw.limit_in_bytes"); got != strconv.FormatInt(limit, 10) {
+			t.Errorf("limit in force %d (decided with %d): memsw = %s; want the limit in force", limit, lsLimit, got)
+		}
+	}
+}

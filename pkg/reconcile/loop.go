@@ -32,6 +32,7 @@ type Cgroups interface {
 	Read(rel, file string) (string, error)
 	Write(rel, file, value string) (bool, error)
 	ApplyV1(rel string, values map[string]int64) ([]string, error)
+	Limit(rel string) (int64, error)
 }
 
 var _ Cgroups = (*cgroupfs.FS)(nil)
