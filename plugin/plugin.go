@@ -19,6 +19,7 @@ var (
 	_ stub.ConfigureInterface           = (*plugin)(nil)
 	_ stub.SynchronizeInterface         = (*plugin)(nil)
 	_ stub.CreateContainerInterface     = (*plugin)(nil)
+	_ stub.PostCreateContainerInterface = (*plugin)(nil)
 	_ stub.StartContainerInterface      = (*plugin)(nil)
 	_ stub.UpdateContainerInterface     = (*plugin)(nil)
 	_ stub.PostUpdateContainerInterface = (*plugin)(nil)
@@ -69,8 +70,17 @@ func (p *plugin) CreateContainer(_ context.Context, pod *api.PodSandbox, ctr *ap
 	return creationAdjustment(d, p.unified), nil, nil
 }
 
+// PostCreateContainer writes the cgroup v1 values when the container's
+// cgroup exists already: CRI-O creates it at creation, containerd only at
+// start (then nothing happens here).
+func (p *plugin) PostCreateContainer(_ context.Context, pod *api.PodSandbox, ctr *api.Container) error {
+	defer p.observe("PostCreateContainer", time.Now())
+	p.core.PostCreate(facts(pod, ctr, nil))
+	return nil
+}
+
 // StartContainer writes the cgroup v1 values: the container's cgroup exists
-// from here on.
+// from here on (values PostCreateContainer wrote are not written again).
 func (p *plugin) StartContainer(_ context.Context, pod *api.PodSandbox, ctr *api.Container) error {
 	defer p.observe("StartContainer", time.Now())
 	p.core.Start(facts(pod, ctr, nil))

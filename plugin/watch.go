@@ -14,6 +14,7 @@ var (
 	_ stub.ConfigureInterface           = watched{}
 	_ stub.SynchronizeInterface         = watched{}
 	_ stub.CreateContainerInterface     = watched{}
+	_ stub.PostCreateContainerInterface = watched{}
 	_ stub.StartContainerInterface      = watched{}
 	_ stub.UpdateContainerInterface     = watched{}
 	_ stub.PostUpdateContainerInterface = watched{}
@@ -46,6 +47,11 @@ func (w watched) Synchronize(ctx context.Context, pods []*api.PodSandbox, ctrs [
 func (w watched) CreateContainer(ctx context.Context, pod *api.PodSandbox, ctr *api.Container) (*api.ContainerAdjustment, []*api.ContainerUpdate, error) {
 	defer w.events.End(w.begin("CreateContainer"))
 	return w.plugin.CreateContainer(ctx, pod, ctr)
+}
+
+func (w watched) PostCreateContainer(ctx context.Context, pod *api.PodSandbox, ctr *api.Container) error {
+	defer w.events.End(w.begin("PostCreateContainer"))
+	return w.plugin.PostCreateContainer(ctx, pod, ctr)
 }
 
 func (w watched) StartContainer(ctx context.Context, pod *api.PodSandbox, ctr *api.Container) error {

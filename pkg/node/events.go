@@ -2,6 +2,7 @@ package node
 
 import (
 	"cmp"
+	"os"
 	"slices"
 
 	"github.com/sirupsen/logrus"
@@ -62,9 +63,41 @@ func (n *Node) admit(c Container, event string) (*policy.Decision, error) {
 	return t.decision, nil
 }
 
+// PostCreate writes the cgroup v1 values of a container created with its
+// cgroup: CRI-O has the OCI runtime create the container (and its cgroup,
+// with the limit) before NRI PostCreateContainer, so its values hold before
+// it starts. containerd creates the cgroup only in CRI StartContainer: at
+// PostCreate there is no directory yet, and nothing is written or logged;
+// Start writes them. It writes only into the container's own cgroup (from
+// its cgroups path), never into a sibling such as CRI-O's conmon cgroup.
+// Failures are logged, never fatal.
+func (n *Node) PostCreate(c Container) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	defer n.saveState()
+	if n.fs == nil || n.fs.Version != 1 {
+		return
+	}
+	t, ok := n.containers[c.ID]
+	if !ok || t.rel == "" {
+		return
+	}
+	if n.cgroupExists(t) {
+		n.writeV1(ctrLog(n.log, c), c.ID, t)
+	}
+}
+
+// cgroupExists tells whether the container's memory cgroup is there yet
+// (containerd makes it at start, CRI-O at creation). Callers hold n.mu.
+func (n *Node) cgroupExists(t *tracked) bool {
+	fi, err := os.Stat(n.fs.MemoryDir(t.rel))
+	return err == nil && fi.IsDir()
+}
+
 // Start writes the cgroup v1 values directly: the container's cgroup exists
 // from here on (containerd creates the task in CRI StartContainer, CRI-O at
-// creation), and NRI's spec generator drops swappiness and reservation from
+// creation, where PostCreate wrote them already: what holds is not written
+// again), and NRI's spec generator drops swappiness and reservation from
 // creation adjustments. Failures are logged, never fatal.
 func (n *Node) Start(c Container) {
 	n.mu.Lock()
@@ -168,7 +201,9 @@ func (n *Node) Resync(ctrs []Container) ([]Update, error) {
 	updates := make([]Update, 0, len(decided))
 	for _, c := range decided {
 		t := n.containers[c.ID]
-		if n.fs.Version == 1 {
+		if n.fs.Version == 1 && t.rel != "" && n.cgroupExists(t) {
+			// A created container without its cgroup yet (containerd)
+			// gets its values at start.
 			n.writeV1(ctrLog(n.log, c), c.ID, t)
 		}
 		updates = append(updates, Update{ID: c.ID, Decision: t.decision})
