@@ -77,7 +77,7 @@ E2E_ENV = E2E_REQUIRED=1 E2E_BIN_DIR=$(E2E_BIN) E2E_KERNEL=$(E2E_KERNEL) E2E_MOD
 
 ## e2e: the end-to-end suite (root): builds what it needs, then runs.
 e2e: e2e-deps e2e-bin image
-	$(E2E_ENV) $(GO) test -count=1 -v -timeout 20m -skip '^(TestDemo|TestBenchProtection)$$' ./test/e2e/
+	$(E2E_ENV) $(GO) test -count=1 -v -timeout 30m -skip '^(TestDemo|TestBenchProtection)$$' ./test/e2e/
 
 ## demo: the README's first command: a cgroup v2 VM with real containerd,
 ## runc and nri-memqos, two pods, what each got and what the reconciler did.

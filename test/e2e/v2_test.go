@@ -123,7 +123,7 @@ func runGuest(t *testing.T, pattern string, onLine func(string)) (string, int) {
 	}
 	fmt.Fprintf(&script, `mkdir -p /mnt/disk && mount -t ext4 /dev/vda /mnt/disk || exit 91
 mkdir -p /mnt/disk/data
-cd /e2e && ./e2e.test -test.run '%s' -test.v -test.count=1 -test.timeout 13m
+cd /e2e && ./e2e.test -test.run '%s' -test.v -test.count=1 -test.timeout 18m
 `, pattern)
 	start := time.Now()
 	out, code, err := runVM(t, vmConfig{
@@ -132,7 +132,7 @@ cd /e2e && ./e2e.test -test.run '%s' -test.v -test.count=1 -test.timeout 13m
 		Script:   script.String(),
 		QemuArgs: []string{"-drive", "file=" + disk + ",if=virtio,format=raw"},
 		MemoryMB: 2048,
-		Timeout:  14 * time.Minute,
+		Timeout:  19 * time.Minute,
 		OnLine:   onLine,
 		Env: map[string]string{
 			envInVM:      "1",
