@@ -92,10 +92,11 @@ func run() error {
 	core := node.New(node.Options{Log: log, Host: host, FileConfig: fileCfg, StateFile: stateFile})
 	p := &plugin{log: log, core: core, metrics: metrics.New(core.MetricsSource())}
 	p.metrics.SetLogger(log)
-	// Liveness: NRI events (each handler, through watched) and reconciler
-	// ticks in progress, read without the plugin's lock.
+	// Liveness: NRI events (each handler, through watched), reconciler
+	// ticks and ancestor repairs in progress, read without the plugin's
+	// lock.
 	events := &health.InFlight{}
-	p.metrics.SetLiveness(metrics.Liveness{Bound: *liveness, Work: []metrics.Work{events.Oldest, core.ReconcilerTick}})
+	p.metrics.SetLiveness(metrics.Liveness{Bound: *liveness, Work: []metrics.Work{events.Oldest, core.ReconcilerTick, core.RepairInProgress}})
 	// Memory QoS matters more than its metrics and probes: a busy port is
 	// logged, not fatal.
 	if *metricsAt != "" {

@@ -10,6 +10,7 @@ import (
 
 	"nri-memqos/pkg/cgroupfs"
 	"nri-memqos/pkg/config"
+	"nri-memqos/pkg/health"
 	"nri-memqos/pkg/policy"
 	"nri-memqos/pkg/protection"
 	"nri-memqos/pkg/reconcile"
@@ -97,6 +98,8 @@ type Node struct {
 	// configured is closed when the first configuration is installed.
 	configured chan struct{}
 	repairs    *repairs
+	// repairing is the ancestor repair in progress (liveness).
+	repairing health.InFlight
 	// pend are the containers created and not yet started (metrics).
 	pend *pending
 }

@@ -51,6 +51,7 @@ func (n *Node) AncestorRepairs() map[string]uint64 {
 // v2). The ledger locks one ancestor at a time, and the node's lock is not
 // held across the I/O, so events are not kept waiting.
 func (n *Node) RepairAncestors(now time.Time) {
+	defer n.repairing.End(n.repairing.Begin("ancestor repair"))
 	n.mu.Lock()
 	fs := n.fs
 	n.mu.Unlock()
@@ -98,6 +99,13 @@ func (r *repairs) note(l *logrus.Entry, c protection.Change, now time.Time) {
 			"another agent keeps resetting %s (%d times in %v): kubelet's MemoryQoS (feature gate MemoryQoS) rewrites QoS-level memory.min and memory.low every minute; "+
 				"set memoryReservationPolicy: TieredReservation in the kubelet configuration, or turn the MemoryQoS gate off, to stop it", k, len(times), fightWindow))
 	}
+}
+
+// RepairInProgress returns the ancestor repair in progress and since when,
+// for the liveness check; ok is false between repairs. It takes none of the
+// node's locks.
+func (n *Node) RepairInProgress() (what string, since time.Time, ok bool) {
+	return n.repairing.Oldest()
 }
 
 // runRepairs checks the ancestors every reconciler.ancestorInterval (with

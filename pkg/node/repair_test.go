@@ -2,9 +2,13 @@ package node_test
 
 import (
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"nri-memqos/pkg/metrics"
 )
@@ -100,5 +104,58 @@ func TestAncestorCheckInterval(t *testing.T) {
 		if got := f.n.AncestorCheckInterval(); got != tc.want {
 			t.Errorf("%q: ancestors checked every %v; want %v", tc.extra, got, tc.want)
 		}
+	}
+}
+
+// TestRepairInProgress: an ancestor repair stuck on a file (a FIFO nobody
+// writes) shows in RepairInProgress, for the liveness check.
+func TestRepairInProgress(t *testing.T) {
+	f := newFixture(t, 2, "", "")
+	a := ctrSpec{id: "a", pod: "a", class: "latency-sensitive", request: request256, limit: limit512}
+	f.apply(t, 0, op{kind: "create", ctr: a})
+	if _, _, ok := f.n.RepairInProgress(); ok {
+		t.Fatal("a repair in progress before any started")
+	}
+	fifo := filepath.Join(f.dir("/kubepods"), "memory.min")
+	if err := os.Remove(fifo); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { f.n.RepairAncestors(time.Now()); close(done) }()
+	var what string
+	var ok bool
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && !ok; time.Sleep(10 * time.Millisecond) {
+		what, _, ok = f.n.RepairInProgress()
+	}
+	if !ok || what != "ancestor repair" {
+		t.Errorf("RepairInProgress = %q, %v while stuck; want \"ancestor repair\", true", what, ok)
+	}
+	// Release the reader (each pass of the repair reads the file again):
+	// feed the value to every read until the repair ends.
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			fd, err := unix.Open(fifo, unix.O_WRONLY|unix.O_NONBLOCK, 0)
+			if err != nil {
+				continue // no reader yet
+			}
+			_, _ = unix.Write(fd, []byte(itoa(request256)+"\n"))
+			_ = unix.Close(fd)
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the repair did not end once its read returned")
+	}
+	if _, _, ok := f.n.RepairInProgress(); ok {
+		t.Error("a repair still in progress after it ended")
 	}
 }
