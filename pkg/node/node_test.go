@@ -49,6 +49,7 @@ func TestStuckReclaimBlocksNoEvent(t *testing.T) {
 	f := newFixture(t, 2, extra, "")
 	hog := ctrSpec{id: "hog", pod: "hog", class: "burstable", request: request256, limit: limit512}
 	f.apply(t, 0, op{kind: "create", ctr: hog})
+	f.n.Start(hog.facts())
 	f.cgroupWrite(hog.rel(), "memory.current", itoa(500*mi)) // above the high watermark
 	fifo := filepath.Join(f.dir(hog.rel()), "memory.reclaim")
 	if err := unix.Mkfifo(fifo, 0o600); err != nil {
@@ -95,6 +96,9 @@ func TestStuckReclaimBlocksNoEvent(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("a reload and 100 creations still blocked after 10s behind a stuck memory.reclaim")
 	}
+	if w := f.warnings(); !slices.ContainsFunc(w, func(m string) bool { return strings.Contains(m, "memory.reclaim did not return") }) {
+		t.Errorf("the reconciler never got stuck on memory.reclaim (warnings %q): the test tested nothing", w)
+	}
 	// Behind the stuck write a creation would wait forever; on a loaded
 	// 2-core machine one may still be descheduled for a while: p99 within
 	// 50 ms (× 5 under the race detector), none above 1 s (NRI's timeout
@@ -104,4 +108,37 @@ func TestStuckReclaimBlocksNoEvent(t *testing.T) {
 	if bound := raceSlowdown * 50 * time.Millisecond; took[98] > bound || took[99] > time.Second {
 		t.Errorf("creations took p99 %v, max %v behind a stuck memory.reclaim; want p99 at most %v, none above 1s", took[98], took[99], bound)
 	}
+}
+
+// TestNoRepairBeforeStart: between CreateContainer and StartContainer runc
+// makes the container's cgroup and writes its resources only afterwards
+// (kubelet on TCG showed a gap of seconds). The reconciler must leave a
+// container alone until it started: no "drift repaired", no count (issue
+// 14: the values are in place at the first instruction, no repair needed).
+func TestNoRepairBeforeStart(t *testing.T) {
+	f := newFixture(t, 2, "reconciler:\n  driftInterval: 1s\n", "")
+	a := ctrSpec{id: "a", pod: "a", class: "latency-sensitive", request: request256, limit: limit512}
+	f.apply(t, 0, op{kind: "create", ctr: a})
+	// runc create: the cgroup exists with the kernel's defaults.
+	f.check(map[string]string{a.rel() + "/memory.min": "0"})
+	r := f.n.Reconciler()
+	r.Tick(time.Unix(100, 0))
+	f.check(map[string]string{a.rel() + "/memory.min": "0"})
+	// runc writes the resources, then StartContainer.
+	f.cgroupWrite(a.rel(), "memory.min", itoa(request256))
+	f.cgroupWrite(a.rel(), "memory.swap.max", "0")
+	f.n.Start(a.facts())
+	r.Tick(time.Unix(200, 0))
+	for _, w := range f.warnings() {
+		if strings.Contains(w, "drift repaired") {
+			t.Errorf("warning %q: a value runc had not written yet was repaired", w)
+		}
+	}
+	if st := r.Stats()["a"]; st.DriftRepairs != 0 {
+		t.Errorf("%d drift repairs; want 0", st.DriftRepairs)
+	}
+	// Once started, a value someone changes is repaired as before.
+	f.cgroupWrite(a.rel(), "memory.min", "0")
+	r.Tick(time.Unix(300, 0))
+	f.check(map[string]string{a.rel() + "/memory.min": itoa(request256)})
 }

@@ -7,12 +7,21 @@ import (
 	"nri-memqos/pkg/reconcile"
 )
 
-// targets lists the containers the reconciler looks after.
+// targets lists the containers the reconciler looks after: those that
+// started. Between NRI CreateContainer and StartContainer runc makes the
+// container's cgroup and only then writes its resources (the plugin's
+// values among them): a container read in that gap holds the kernel's
+// defaults by design, and must not be "repaired".
 func (n *Node) targets() []reconcile.Target {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	n.pend.mu.Lock()
+	defer n.pend.mu.Unlock()
 	out := make([]reconcile.Target, 0, len(n.containers))
 	for id, t := range n.containers {
+		if _, created := n.pend.since[id]; created {
+			continue
+		}
 		out = append(out, reconcile.Target{
 			ID: id, Namespace: t.pod.Namespace, Pod: t.pod.Name, Container: t.ctr.Name,
 			Rel: t.rel, Decision: t.decision,
