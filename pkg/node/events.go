@@ -43,9 +43,11 @@ func (n *Node) admit(c Container, event string) (*policy.Decision, error) {
 			// A running container's labels and annotations do not change:
 			// the configuration did (a class removed or restricted). It
 			// keeps its last decision, as a reload keeps it, and the
-			// resize goes ahead without the plugin's values.
+			// update carries it: kubelet's resize request holds its own
+			// memory.min/low (0 without TieredReservation), which would
+			// otherwise replace the plugin's values.
 			l.Warnf("update: %v; keeping the container's last decision (class %q) until a configuration decides it again", err, old.decision.Class)
-			return nil, nil
+			return old.decision, nil
 		}
 		l.Error(err)
 		return nil, err
@@ -115,7 +117,7 @@ func (n *Node) Start(c Container) {
 // Update re-decides a container for an in-place resize; c.Ctr holds the
 // resources asked for. Ancestors are raised now, lowered in PostUpdate,
 // after the update landed. A managed container the configuration in force
-// can no longer decide keeps its last decision (nil, nil).
+// can no longer decide keeps its last decision, which the update carries.
 func (n *Node) Update(c Container) (*policy.Decision, error) { return n.admit(c, "update") }
 
 // PostUpdate lowers ancestors after a shrink (cgroup v2) and rewrites the

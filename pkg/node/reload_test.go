@@ -160,8 +160,9 @@ func TestResyncAfterRestartForgetsUnknownClass(t *testing.T) {
 
 // TestResizeOfKeptContainer: an in-place resize of a container kept under
 // its last decision after its class went away is not failed by the plugin:
-// the resize goes ahead without the plugin's values, the container keeps
-// its decision and its ancestors' protection.
+// the update carries the last decision (kubelet's request would zero the
+// plugin's memory.min), the container keeps it and its ancestors'
+// protection.
 func TestResizeOfKeptContainer(t *testing.T) {
 	a := ctrSpec{id: "a", pod: "a", class: "gold", request: request256, limit: limit512}
 	f := newFixture(t, 2, gold, "")
@@ -171,7 +172,7 @@ func TestResizeOfKeptContainer(t *testing.T) {
 	f.logs.Reset()
 	bigger := a
 	bigger.request = 384 * mi
-	f.apply(t, 2, op{kind: "update", ctr: bigger, wantRequest: map[string]int64{}, want: want})
+	f.apply(t, 2, op{kind: "update", ctr: bigger, wantRequest: map[string]int64{"a": request256}, want: want})
 	f.checkHeld(t, 2, "a", "pod-a", "gold", `unknown class`, "keeping the container's last decision")
 	f.apply(t, 3, op{kind: "postupdate", ctr: bigger, want: want})
 }
