@@ -185,3 +185,37 @@ install-systemd: build-static
 	@echo "to uninstall: systemctl disable --now nri-memqos && nri-memqos cleanup -config /etc/nri-memqos/nri-memqos.yaml (README.md, Uninstall)"
 
 # ==== END packaging and install ==============================================
+
+# ==== BEGIN kube-bin: a real Kubernetes node for the end-to-end suite (issue 14)
+# make kube-bin   kubelet, kube-apiserver and kubectl (k8s.io/kubernetes,
+#                 pinned in test/tools/kube) and etcd (go.etcd.io/etcd/server/v3,
+#                 pinned in test/tools/kube/etcd; the etcd binary is that
+#                 module's root package), from the Go module proxy into
+#                 $(E2E_BIN). Not part of make test yet.
+# Static (CGO_ENABLED=0: in these four only the standard library's net and
+# os/user have cgo code, and their Go versions read /etc/hosts,
+# /etc/resolv.conf, /etc/passwd and /etc/group themselves), stripped, no local
+# paths. The Kubernetes version is stamped the way its release build does
+# (hack/lib/version.sh; buildDate is the tag's time from the module proxy):
+# unstamped, kubelet and kube-apiserver call themselves v0.0.0-master. Built
+# once, and again only when a go.mod or go.sum of the two modules changes.
+KUBE_MOD   := test/tools/kube
+KUBE_TOOLS := k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl
+KUBE_VERSION_PKGS := k8s.io/client-go/pkg/version k8s.io/component-base/version
+
+.PHONY: kube-bin
+kube-bin: $(E2E_BIN)/.kube-stamp
+
+$(E2E_BIN)/.kube-stamp: $(KUBE_MOD)/go.mod $(KUBE_MOD)/go.sum $(KUBE_MOD)/etcd/go.mod $(KUBE_MOD)/etcd/go.sum
+	@mkdir -p $(E2E_BIN)
+	cd $(KUBE_MOD) && \
+	  v=$$($(GO) list -m -f '{{.Version}}' k8s.io/kubernetes) && \
+	  t=$$($(GO) list -m -f '{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}' k8s.io/kubernetes) && \
+	  mm=$${v#v} && maj=$${mm%%.*} && mm=$${mm#*.} && min=$${mm%%.*} && x= && \
+	  for p in $(KUBE_VERSION_PKGS); do \
+	    x="$$x -X $$p.gitVersion=$$v -X $$p.gitMajor=$$maj -X $$p.gitMinor=$$min -X $$p.gitTreeState=clean -X $$p.buildDate=$$t"; \
+	  done && \
+	  CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w$$x" -o $(E2E_BIN)/ $(KUBE_TOOLS)
+	cd $(KUBE_MOD)/etcd && CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(E2E_BIN)/etcd go.etcd.io/etcd/server/v3
+	touch $@
+# ==== END kube-bin ==========================================================
