@@ -94,7 +94,11 @@ func resolveRequest(p Pod, c Container, qos QOSClass, n Node, bound int64, bound
 	if c.Recorded != nil && *c.Recorded >= 0 {
 		return *c.Recorded, RequestFromRecorded, nil
 	}
-	if v, ok := c.Annotations[AnnotationRecordedRequest]; ok {
+	// The plugin's own record on the container; not when the pod carries
+	// the same value under that key: CRI-O copies pod annotations into the
+	// container's, so it would be the tenant's word, not the plugin's (the
+	// plugin's adjustment replaces it at creation).
+	if v, ok := c.Annotations[AnnotationRecordedRequest]; ok && p.Annotations[AnnotationRecordedRequest] != v {
 		if b, err := strconv.ParseInt(v, 10, 64); err == nil && b >= 0 {
 			return b, RequestFromRecorded, nil
 		}

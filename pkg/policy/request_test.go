@@ -205,3 +205,39 @@ func TestResolveRequestHugeExponent(t *testing.T) {
 		}
 	}
 }
+
+// TestRecordedRequestNotFromThePod: CRI-O copies pod annotations into each
+// container's, so memqos.nri.io/resolved-request on the pod would reach the
+// container as if the plugin had recorded it. The same value on the pod is
+// the tenant's word and is not taken as the plugin's record; a different
+// value on the container is the plugin's (its adjustment replaced the
+// copy at creation).
+func TestRecordedRequestNotFromThePod(t *testing.T) {
+	node := policy.Node{MemTotal: 8 * Gi, PageSize: page}
+	unified := map[string]string{"memory.min": "104857600"} // 100Mi, kubelet's
+	for _, tc := range []struct {
+		name     string
+		pod, ctr string // "" means absent
+		want     int64
+		wantSrc  policy.RequestSource
+	}{
+		{"the plugin's record", "", "314572800", 300 * Mi, policy.RequestFromRecorded},
+		{"copied from the pod: not a record", "314572800", "314572800", 100 * Mi, policy.RequestFromUnifiedMin},
+		{"the plugin replaced the pod's copy", "999999999", "314572800", 300 * Mi, policy.RequestFromRecorded},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := policy.Pod{Namespace: "default", Name: "web", Annotations: map[string]string{}}
+			c := policy.Container{Name: "app", Annotations: map[string]string{}, Unified: unified}
+			if tc.pod != "" {
+				p.Annotations[policy.AnnotationRecordedRequest] = tc.pod
+			}
+			if tc.ctr != "" {
+				c.Annotations[policy.AnnotationRecordedRequest] = tc.ctr
+			}
+			got, src, err := policy.ResolveRequest(config.Default(), p, c, policy.QOSBurstable, node)
+			if err != nil || got != tc.want || src != tc.wantSrc {
+				t.Errorf("ResolveRequest = %d, %q, %v; want %d, %q", got, src, err, tc.want, tc.wantSrc)
+			}
+		})
+	}
+}
