@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -19,6 +18,8 @@ import (
 	"testing"
 
 	"k8s.io/apimachinery/pkg/api/resource"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 )
 
@@ -568,16 +569,12 @@ func TestMetricsComponent(t *testing.T) {
 	checkNetworkPolicy(t, metricsComponent, nps[0], ds, ex, "monitoring")
 }
 
-// TestKustomizeBuild renders config/ with kubectl's kustomize, when there
-// is one, and checks that the DaemonSet mounts the generated ConfigMap.
+// TestKustomizeBuild renders config/ with kustomize (as kubectl does), and
+// checks that the DaemonSet mounts the generated ConfigMap.
 func TestKustomizeBuild(t *testing.T) {
-	kubectl, err := exec.LookPath("kubectl")
+	out, err := kustomizeBuild(configDir)
 	if err != nil {
-		t.Skip("kubectl not installed")
-	}
-	out, err := exec.Command(kubectl, "kustomize", configDir).CombinedOutput()
-	if err != nil {
-		t.Fatalf("kubectl kustomize config/: %v\n%s", err, out)
+		t.Fatalf("kustomize build config/: %v", err)
 	}
 	var kinds []string
 	cmName, cmData, volCM, image := "", "", "", ""
@@ -592,7 +589,7 @@ func TestKustomizeBuild(t *testing.T) {
 			cmName = str(m, "metadata", "name")
 			cmData = str(m, "data", "nri-memqos.yaml")
 		case "DaemonSet":
-			checkExposure(t, "kubectl kustomize config/", m, false)
+			checkExposure(t, "kustomize build config/", m, false)
 			for _, v := range list(m, "spec", "template", "spec", "volumes") {
 				if n := str(v, "configMap", "name"); n != "" {
 					volCM = n
@@ -620,17 +617,12 @@ func TestKustomizeBuild(t *testing.T) {
 	}
 }
 
-// kustomize renders dir with kubectl's kustomize and returns its objects;
-// the test is skipped without kubectl.
+// kustomize renders dir with kustomize and returns its objects.
 func kustomize(t *testing.T, dir string) []obj {
 	t.Helper()
-	kubectl, err := exec.LookPath("kubectl")
+	out, err := kustomizeBuild(dir)
 	if err != nil {
-		t.Skip("kubectl not installed")
-	}
-	out, err := exec.Command(kubectl, "kustomize", dir).CombinedOutput()
-	if err != nil {
-		t.Fatalf("kubectl kustomize %s: %v\n%s", dir, err, out)
+		t.Fatalf("kustomize build %s: %v", dir, err)
 	}
 	var objs []obj
 	for _, doc := range bytes.Split(out, []byte("\n---\n")) {
@@ -856,4 +848,14 @@ func TestCleanupJob(t *testing.T) {
 	if dsMounts[stateDir] != stateDir {
 		t.Errorf("-state-dir %s is not where the DaemonSet mounts its state (%v)", stateDir, dsMounts)
 	}
+}
+
+// kustomizeBuild renders a kustomization as `kubectl kustomize` does, with
+// kustomize's own library (the one kubectl embeds): no binary needed.
+func kustomizeBuild(dir string) ([]byte, error) {
+	res, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(filesys.MakeFsOnDisk(), dir)
+	if err != nil {
+		return nil, err
+	}
+	return res.AsYaml()
 }
