@@ -46,6 +46,7 @@ import (
 	"compress/gzip"
 	"context"
 	"debug/elf"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -81,7 +82,25 @@ type vmConfig struct {
 	QemuArgs []string          // extra qemu arguments, e.g. -drive file=disk.img,if=virtio,format=raw
 	// OnLine, when set, gets each console line instead of the test log.
 	OnLine func(line string)
+	// SingleThread runs both virtual CPUs on one host thread
+	// (-accel tcg,thread=single) instead of one thread each: half the
+	// speed, but no cross-vCPU race in qemu's multi-threaded TCG.
+	SingleThread bool
 }
+
+// errVMLockup reports a guest whose kernel watchdog saw a CPU stuck for
+// longer than vmLockupAfter: under multi-threaded TCG on this machine kind a
+// guest has twice hung that way (jbd2 on one vCPU, runc on the other, both
+// stuck until the timeout, soft-lockup reports growing every 28 s). It is
+// the emulator's failure, not the plugin's: runGuest retries once with
+// SingleThread.
+var errVMLockup = errors.New("guest kernel soft lockup")
+
+// vmLockupAfter is how long a reported soft lockup must have lasted before
+// runVM ends the VM: short stalls of a starved TCG guest clear by themselves.
+const vmLockupAfter = 90
+
+var vmLockupRE = regexp.MustCompile(`watchdog: BUG: soft lockup - CPU#[0-9]+ stuck for ([0-9]+)s!`)
 
 const (
 	vmExitMarker     = "E2E-EXIT="
@@ -173,8 +192,12 @@ func runVM(t *testing.T, cfg vmConfig) (output string, exitCode int, err error) 
 	// The timeout covers boot and script, not the build.
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout)
 	defer cancel()
+	accel := "tcg" // KVM hangs on this machine kind
+	if cfg.SingleThread {
+		accel = "tcg,thread=single"
+	}
 	args := []string{
-		"-accel", "tcg", // KVM hangs on this machine kind
+		"-accel", accel,
 		"-m", strconv.Itoa(cfg.MemoryMB),
 		"-smp", "2",
 		"-nographic", "-no-reboot",
@@ -202,6 +225,7 @@ func runVM(t *testing.T, cfg vmConfig) (output string, exitCode int, err error) 
 		initAt  time.Duration
 		exitAt  time.Duration
 		gotExit bool
+		lockup  string
 	)
 	exitCode = -1
 	r := bufio.NewReader(stdout)
@@ -228,6 +252,13 @@ func runVM(t *testing.T, cfg vmConfig) (output string, exitCode int, err error) 
 				// poweroff -f should end qemu at once; do not let a
 				// hung shutdown eat the whole timeout.
 				defer time.AfterFunc(30*time.Second, cancel).Stop()
+			case lockup == "" && !gotExit:
+				if m := vmLockupRE.FindStringSubmatch(line); m != nil {
+					if secs, _ := strconv.Atoi(m[1]); secs >= vmLockupAfter {
+						lockup = line
+						cancel()
+					}
+				}
 			}
 		}
 		if rerr != nil {
@@ -245,6 +276,9 @@ func runVM(t *testing.T, cfg vmConfig) (output string, exitCode int, err error) 
 		at(initAt), at(exitAt), at(time.Since(booted)))
 	if s := strings.TrimSpace(stderr.String()); s != "" {
 		t.Logf("runVM: qemu stderr: %s", s)
+	}
+	if !gotExit && lockup != "" {
+		return out.String(), -1, fmt.Errorf("%w (%q): qemu stopped after %v", errVMLockup, lockup, time.Since(booted).Round(time.Second))
 	}
 	if !gotExit {
 		why := fmt.Sprintf("qemu exited (%v)", werr)
@@ -741,9 +775,18 @@ func TestVMNoMarker(t *testing.T) {
 	}{
 		{"poweroff", "poweroff -f\n", 2 * time.Minute, "qemu exited"},
 		{"timeout", "sleep 600\n", 10 * time.Second, "timeout"},
+		// A stall that clears (30 s) is left alone; one past vmLockupAfter
+		// ends the VM long before the timeout (errVMLockup).
+		{"lockup", "echo 'watchdog: BUG: soft lockup - CPU#1 stuck for 30s! [runc:241]'\n" +
+			"echo 'watchdog: BUG: soft lockup - CPU#0 stuck for 95s! [jbd2/vda-8:134]'\nsleep 600\n",
+			2 * time.Minute, "soft lockup (\"watchdog: BUG: soft lockup - CPU#0 stuck for 95s!"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
 			_, code, err := runVM(t, vmConfig{Kernel: kernel, Script: tc.script, MemoryMB: 256, Timeout: tc.timeout})
+			if tc.name == "lockup" && (!errors.Is(err, errVMLockup) || time.Since(start) > time.Minute) {
+				t.Errorf("runVM took %v and returned %v; want errVMLockup at once", time.Since(start), err)
+			}
 			if err == nil || code != -1 || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("runVM = %d, %v; want -1 and an error with %q", code, err, tc.want)
 			}
