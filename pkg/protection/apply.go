@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"nri-memqos/pkg/cgroupfs"
+	"nri-memqos/pkg/state"
 )
 
 // Mode selects which direction Apply may move values.
@@ -37,6 +38,10 @@ type Change struct {
 // above it and lowers only its own excess, never below it. Raises go
 // outermost first, lowerings innermost first, so a child never holds more
 // than its parent grants in between. Vanished cgroups are skipped.
+//
+// Every file is read before it is written, the ledger's own too: a value
+// someone else raised since the ledger's last write becomes the baseline
+// instead of being overwritten.
 func (l *Ledger) Apply(fs Files, paths []string, mode Mode) ([]Change, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -56,6 +61,12 @@ func (l *Ledger) Apply(fs Files, paths []string, mode Mode) ([]Change, error) {
 	changes, err := l.write(fs, append(raises, lowers...))
 	if err != nil {
 		errs = append(errs, err)
+	}
+	if len(l.forgot) > 0 {
+		if l.journal != nil {
+			l.journal.Forgot(l.forgot)
+		}
+		l.forgot = nil
 	}
 	if err := errors.Join(errs...); err != nil {
 		return changes, fmt.Errorf("ancestor protection: %w", err)
@@ -130,7 +141,7 @@ func (l *Ledger) plan(fs Files, p string, mode Mode) (raises, lowers []action, e
 		if err != nil {
 			if cgroupfs.IsGone(err) {
 				// The cgroup went away, and with it what was written there.
-				delete(l.files, k)
+				l.drop(k)
 			} else {
 				errs = append(errs, err)
 			}
@@ -139,6 +150,12 @@ func (l *Ledger) plan(fs Files, p string, mode Mode) (raises, lowers []action, e
 		if cur < 0 {
 			// "max": above any sum, and never a value the ledger writes.
 			continue
+		}
+		if rec != nil && rec.hasPrevious && cur == rec.previous {
+			rec.written = cur // the write noted before a crash never happened
+		}
+		if rec != nil {
+			rec.hasPrevious = false
 		}
 		foreign := rec == nil || cur != rec.written
 		repair := rec != nil && foreign
@@ -167,7 +184,7 @@ func (l *Ledger) plan(fs Files, p string, mode Mode) (raises, lowers []action, e
 		case target < cur && mode == Full:
 			lowers = append(lowers, action{p, f.file, cur, target, false})
 		case target == cur && f.sum == 0 && cur == rec.baseline:
-			delete(l.files, k) // back at the baseline: nothing of ours left
+			l.drop(k) // back at the baseline: nothing of ours left
 		}
 	}
 	return raises, lowers, errors.Join(errs...)
@@ -182,8 +199,29 @@ func readMax(fs Files, p string) int64 {
 	return v
 }
 
-// write carries out planned writes in order. Callers hold l.mu.
+// drop forgets one file's record, for the journal too. Callers hold l.mu.
+func (l *Ledger) drop(k key) {
+	if _, ok := l.files[k]; ok {
+		delete(l.files, k)
+		l.forgot = append(l.forgot, state.Value{Path: k.path, File: k.file})
+	}
+}
+
+// write carries out planned writes in order, after telling the journal.
+// Callers hold l.mu.
 func (l *Ledger) write(fs Files, actions []action) ([]Change, error) {
+	if l.journal != nil && len(actions) > 0 {
+		vals := make([]state.Value, 0, len(actions))
+		for _, a := range actions {
+			rec := l.files[key{a.path, a.file}]
+			if rec == nil {
+				continue
+			}
+			from := a.from
+			vals = append(vals, state.Value{Path: a.path, File: a.file, Value: a.to, Baseline: rec.baseline, Previous: &from})
+		}
+		l.journal.Writing(vals)
+	}
 	var changes []Change
 	var errs []error
 	for _, a := range actions {
@@ -191,7 +229,7 @@ func (l *Ledger) write(fs Files, actions []action) ([]Change, error) {
 		_, err := fs.Write(a.path, a.file, strconv.FormatInt(a.to, 10))
 		if err != nil {
 			if cgroupfs.IsGone(err) {
-				delete(l.files, k)
+				l.drop(k)
 			} else {
 				errs = append(errs, err)
 			}
@@ -200,7 +238,7 @@ func (l *Ledger) write(fs Files, actions []action) ([]Change, error) {
 		if rec := l.files[k]; rec != nil {
 			rec.written = a.to
 			if a.to == rec.baseline && l.sumOf(k) == 0 {
-				delete(l.files, k)
+				l.drop(k)
 			}
 		}
 		changes = append(changes, Change{Path: a.path, File: a.file, From: a.from, To: a.to, Repair: a.repair})

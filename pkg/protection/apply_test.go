@@ -1,6 +1,7 @@
 package protection_test
 
 import (
+	"reflect"
 	"slices"
 	"testing"
 
@@ -90,4 +91,74 @@ func TestSnapshotKeepsBaselines(t *testing.T) {
 	// The container is gone when the new process looks.
 	mustApply(t, restarted, f, restarted.Reset(), protection.Full)
 	checkValues(t, f, want{kp: {0, 0}, bu: {0, 100}, pod1: {0, 0}})
+}
+
+// journalFake records what the ledger tells its journal, and the fake's
+// writes at that moment, so the order of notes and writes shows.
+type journalFake struct {
+	f       *fakeFS
+	writing []state.Value
+	forgot  []state.Value
+	// writesAtNote is len(f.writes) when each Writing came.
+	writesAtNote []int
+}
+
+func (j *journalFake) Writing(vals []state.Value) {
+	j.writing = append(j.writing, vals...)
+	j.writesAtNote = append(j.writesAtNote, len(j.f.writes))
+}
+
+func (j *journalFake) Forgot(files []state.Value) { j.forgot = append(j.forgot, files...) }
+
+// TestJournalBeforeWrite: the journal hears of every value, with its
+// baseline and the value the file held, before the file is written; and of
+// every file the ledger forgets.
+func TestJournalBeforeWrite(t *testing.T) {
+	f := newFake().addCgroups(kp, bu, pod1)
+	f.set(bu, fMin, 50) // kubelet's
+	j := &journalFake{f: f}
+	l := protection.New(0)
+	l.SetJournal(j)
+	mustApply(t, l, f, l.Set("c1", promise(pod1+"/c1", 100, 0)), protection.RaiseOnly)
+	if len(f.writes) != 3 || !slices.Equal(j.writesAtNote, []int{0}) {
+		t.Fatalf("writes %v, journal notes taken after %v writes; want 3 writes, all after one note", f.writes, j.writesAtNote)
+	}
+	prev := func(v int64) *int64 { return &v }
+	wantNotes := []state.Value{
+		{Path: kp, File: fMin, Value: 100, Previous: prev(0)},
+		{Path: bu, File: fMin, Value: 100, Baseline: 50, Previous: prev(50)},
+		{Path: pod1, File: fMin, Value: 100, Previous: prev(0)},
+	}
+	if !reflect.DeepEqual(j.writing, wantNotes) {
+		t.Errorf("journal Writing = %+v; want %+v", j.writing, wantNotes)
+	}
+	j.writing, j.writesAtNote, f.writes = nil, nil, nil
+	mustApply(t, l, f, l.Remove("c1"), protection.Full)
+	checkValues(t, f, want{kp: {0, 0}, bu: {50, 0}, pod1: {0, 0}})
+	if !slices.Equal(j.writesAtNote, []int{0}) || len(j.writing) != 3 {
+		t.Errorf("lowering: %d values noted after %v writes; want 3, before any write", len(j.writing), j.writesAtNote)
+	}
+	if len(j.forgot) != 3 {
+		t.Errorf("journal Forgot = %+v; want the three files, back at their baselines", j.forgot)
+	}
+}
+
+// TestRestorePrevious: a process that noted a value and died before
+// writing it leaves the file at the value before, Previous: the next
+// process takes that as its own and lowers it, not as a new baseline.
+func TestRestorePrevious(t *testing.T) {
+	f := newFake().addCgroups(kp)
+	f.set(kp, fMin, 300) // written by the dead process, which had noted 500 next
+	l := protection.New(0)
+	prev := int64(300)
+	l.Restore([]state.Value{{Path: kp, File: fMin, Value: 500, Baseline: 20, Previous: &prev}})
+	mustApply(t, l, f, l.Reset(), protection.Full)
+	checkValues(t, f, want{kp: {20, 0}})
+
+	// Without Previous, 300 is someone else's value: left alone.
+	f.set(kp, fMin, 300)
+	l2 := protection.New(0)
+	l2.Restore([]state.Value{{Path: kp, File: fMin, Value: 500, Baseline: 20}})
+	mustApply(t, l2, f, l2.Reset(), protection.Full)
+	checkValues(t, f, want{kp: {300, 0}})
 }

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"nri-memqos/pkg/cgroupfs"
+	"nri-memqos/pkg/state"
 )
 
 // Files is the cgroup I/O the ledger needs; *cgroupfs.FS implements it.
@@ -37,6 +38,28 @@ type Ledger struct {
 	totalMin, totalLow int64
 	// max bounds every value written (MemTotal); 0 means no bound.
 	max int64
+	// journal, when set, is told of writes before they happen.
+	journal Journal
+	// forgot collects the files dropped during one Apply, for the journal.
+	forgot []state.Value
+}
+
+// Journal keeps the ledger's records durable across a crash: Writing gets
+// the values about to be written, with their baselines and the values the
+// files hold until then, before any file is written; Forgot gets the files
+// the ledger no longer holds anything in, after the fact. A crash between
+// Writing and the write leaves files holding Value.Previous, which a new
+// process recognizes as the plugin's.
+type Journal interface {
+	Writing(vals []state.Value)
+	Forgot(files []state.Value)
+}
+
+// SetJournal sets the journal told of every write from now on.
+func (l *Ledger) SetJournal(j Journal) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.journal = j
 }
 
 type key struct{ path, file string }
@@ -48,6 +71,11 @@ type record struct {
 	// baseline is the value someone else set: found before the plugin's
 	// first write, or written by someone else since.
 	baseline int64
+	// previous, when hasPrevious, is a value of the plugin's the file may
+	// still hold: a previous process noted written and stopped before
+	// writing it (Restore).
+	previous    int64
+	hasPrevious bool
 }
 
 // New returns an empty ledger that never writes a value above max (node

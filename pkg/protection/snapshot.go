@@ -35,6 +35,10 @@ func (l *Ledger) Restore(vals []state.Value) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, v := range vals {
-		l.files[key{v.Path, v.File}] = &record{written: v.Value, baseline: v.Baseline}
+		r := &record{written: v.Value, baseline: v.Baseline}
+		if v.Previous != nil && *v.Previous != v.Value {
+			r.previous, r.hasPrevious = *v.Previous, true
+		}
+		l.files[key{v.Path, v.File}] = r
 	}
 }

@@ -2,7 +2,6 @@ package state
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -20,6 +19,10 @@ type Value struct {
 	File     string `json:"file"`
 	Value    int64  `json:"value"`
 	Baseline int64  `json:"baseline,omitempty"`
+	// Previous is the value the plugin had written before Value, which the
+	// file still holds when the plugin stopped between noting Value and
+	// writing it: it is the plugin's too.
+	Previous *int64 `json:"previous,omitempty"`
 }
 
 // State is the content of the file.
@@ -33,6 +36,9 @@ type State struct {
 	// Containers are, per container ID, the files the plugin set in the
 	// cgroups of the containers it manages, for `nri-memqos cleanup`.
 	Containers map[string]*Container `json:"containers,omitempty"`
+	// Journal is the first journal generation this snapshot does not
+	// include (see Store); 0 in a state saved before journals.
+	Journal uint64 `json:"journal,omitempty"`
 }
 
 // Container is what the plugin set in one container's cgroup, so that
@@ -94,61 +100,66 @@ func ParseScope(scope string) (root string, version int, ok bool) {
 	return scope[:i], v, true
 }
 
-// Save writes s to path atomically (write to a temporary file, rename).
+// Save writes s to path atomically (write to a temporary file, rename) as
+// a snapshot of its own: journals beside it are left out (and removed).
 func Save(path string, s *State) error {
+	gens, _ := journals(path)
+	cp := *s
+	if len(gens) > 0 {
+		cp.Journal = gens[len(gens)-1] + 1
+	}
+	if _, err := save(path, &cp); err != nil {
+		return err
+	}
+	removeJournalsBefore(path, cp.Journal)
+	return nil
+}
+
+// save writes s to path atomically and returns the bytes written.
+func save(path string, s *State) (int64, error) {
 	data, err := json.Marshal(s)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".state-*")
 	if err != nil {
-		return fmt.Errorf("failed to save state: %w", err)
+		return 0, fmt.Errorf("failed to save state: %w", err)
 	}
 	defer os.Remove(tmp.Name())
 	if _, err := tmp.Write(data); err != nil {
 		_ = tmp.Close() // the write failed already: that is the error to report
-		return fmt.Errorf("failed to save state to %s: %w", tmp.Name(), err)
+		return 0, fmt.Errorf("failed to save state to %s: %w", tmp.Name(), err)
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("failed to save state to %s: %w", tmp.Name(), err)
+		return 0, fmt.Errorf("failed to save state to %s: %w", tmp.Name(), err)
 	}
 	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("failed to save state: %w", err)
+		return 0, fmt.Errorf("failed to save state: %w", err)
 	}
-	return nil
+	return int64(len(data)), nil
 }
 
-// Read reads the state saved at path whatever its scope. A missing file is
-// an error that errors.Is(err, os.ErrNotExist) recognises.
+// Read reads the state saved at path (snapshot and journals) whatever its
+// scope. A missing snapshot is an error that errors.Is(err, os.ErrNotExist)
+// recognises.
 func Read(path string) (*State, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
+	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("failed to read state: %w", err)
 	}
-	var s State
-	if err := json.Unmarshal(data, &s); err != nil {
-		return nil, fmt.Errorf("failed to read state from %s: %w", path, err)
+	s, _, err := replay(path)
+	if err != nil {
+		return nil, err
 	}
-	return &s, nil
+	return s, nil
 }
 
-// Load reads the state saved at path for scope. A missing file, or one
-// saved for another scope, gives an empty state.
+// Load reads the state saved at path (snapshot and journals) for scope. A
+// missing file, or one saved for another scope, gives an empty state; what
+// cannot be read is reported, with the state holding the rest.
 func Load(path, scope string) (*State, error) {
-	empty := &State{Scope: scope}
-	data, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return empty, nil
-	}
-	if err != nil {
-		return empty, fmt.Errorf("failed to load state: %w", err)
-	}
-	var s State
-	if err := json.Unmarshal(data, &s); err != nil {
-		return empty, fmt.Errorf("failed to load state from %s: %w", path, err)
-	}
+	s, _, err := replay(path)
 	if s.Scope != scope {
-		return empty, nil
+		return &State{Scope: scope}, err
 	}
-	return &s, nil
+	return s, err
 }

@@ -1,0 +1,399 @@
+package state
+
+import (
+	"bufio"
+	"bytes"
+	"cmp"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+)
+
+// The state on disk is a snapshot (the State at path, written whole and
+// atomically) and journals beside it (path + ".journal-<generation>"): one
+// JSON Record per line, each the changes of one event. An event appends its
+// record, a few hundred bytes whatever the number of containers; the
+// snapshot is rewritten only when the journal outgrows it, by a background
+// compaction that reads the files, not the plugin's memory. State.Journal
+// is the first generation the snapshot does not include.
+//
+// A crash (kill -9) loses nothing the plugin appended: a record is one
+// write(2), in the page cache once it returns. A record cut short by the
+// crash is the last line of the newest journal and is skipped on load. Every
+// change is an absolute set or delete, so replaying a journal the snapshot
+// already includes (a crash between the snapshot's rename and the old
+// journal's removal) changes nothing.
+
+// Record is one journal line: the changes of one event.
+type Record struct {
+	// Requests set resolved requests; DropRequests deletes them.
+	Requests     map[string]int64 `json:"req,omitempty"`
+	DropRequests []string         `json:"reqDrop,omitempty"`
+	// Containers set container entries whole; DropContainers deletes them.
+	Containers     map[string]*Container `json:"ctr,omitempty"`
+	DropContainers []string              `json:"ctrDrop,omitempty"`
+	// Ancestors set ancestor values (by path and file); DropAncestors
+	// deletes them (only Path and File count).
+	Ancestors     []Value `json:"anc,omitempty"`
+	DropAncestors []Value `json:"ancDrop,omitempty"`
+}
+
+// Empty tells that r changes nothing.
+func (r *Record) Empty() bool {
+	return len(r.Requests) == 0 && len(r.DropRequests) == 0 && len(r.Containers) == 0 &&
+		len(r.DropContainers) == 0 && len(r.Ancestors) == 0 && len(r.DropAncestors) == 0
+}
+
+// Apply carries r's changes into s.
+func (s *State) Apply(r *Record) {
+	if len(r.Requests) > 0 && s.Requests == nil {
+		s.Requests = map[string]int64{}
+	}
+	maps.Copy(s.Requests, r.Requests)
+	for _, id := range r.DropRequests {
+		delete(s.Requests, id)
+	}
+	if len(r.Containers) > 0 && s.Containers == nil {
+		s.Containers = map[string]*Container{}
+	}
+	maps.Copy(s.Containers, r.Containers)
+	for _, id := range r.DropContainers {
+		delete(s.Containers, id)
+	}
+	if len(r.Ancestors) == 0 && len(r.DropAncestors) == 0 {
+		return
+	}
+	type key struct{ path, file string }
+	anc := make(map[key]Value, len(s.Ancestors)+len(r.Ancestors))
+	for _, v := range s.Ancestors {
+		anc[key{v.Path, v.File}] = v
+	}
+	for _, v := range r.Ancestors {
+		anc[key{v.Path, v.File}] = v
+	}
+	for _, v := range r.DropAncestors {
+		delete(anc, key{v.Path, v.File})
+	}
+	s.Ancestors = slices.SortedFunc(maps.Values(anc), func(a, b Value) int {
+		return cmp.Or(strings.Compare(a.Path, b.Path), strings.Compare(a.File, b.File))
+	})
+}
+
+// journalName is the journal of generation gen of the snapshot at path.
+func journalName(path string, gen uint64) string {
+	return path + ".journal-" + strconv.FormatUint(gen, 10)
+}
+
+// journals lists the generations of the journals beside the snapshot at
+// path, in order.
+func journals(path string) ([]uint64, error) {
+	entries, err := os.ReadDir(filepath.Dir(path))
+	if err != nil {
+		return nil, err
+	}
+	prefix := filepath.Base(path) + ".journal-"
+	var gens []uint64
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), prefix)
+		if !ok {
+			continue
+		}
+		if g, err := strconv.ParseUint(rest, 10, 64); err == nil {
+			gens = append(gens, g)
+		}
+	}
+	slices.Sort(gens)
+	return gens, nil
+}
+
+// replay reads the snapshot at path and applies the journals it does not
+// include. A missing snapshot is an empty state of no scope. Lines that do
+// not parse are skipped and reported in err (joined), with the state
+// holding everything else. last is the newest generation found (0 when
+// none).
+func replay(path string) (s *State, last uint64, err error) {
+	// A compaction may replace the snapshot and remove the journals it
+	// took in between the reads here: read again when a journal the
+	// snapshot needs vanished.
+	for range 5 {
+		s, last, err = replayOnce(path)
+		if !errors.Is(err, errJournalGone) {
+			return s, last, err
+		}
+	}
+	return s, last, err
+}
+
+var errJournalGone = errors.New("journal removed while reading")
+
+func replayOnce(path string) (*State, uint64, error) {
+	s := &State{}
+	data, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return s, 0, fmt.Errorf("failed to read state: %w", err)
+	default:
+		if err := json.Unmarshal(data, s); err != nil {
+			return &State{}, 0, fmt.Errorf("failed to read state from %s: %w", path, err)
+		}
+	}
+	gens, err := journals(path)
+	if err != nil {
+		return s, 0, fmt.Errorf("failed to read state: %w", err)
+	}
+	var errs []error
+	last := s.Journal
+	for _, g := range gens {
+		if g < s.Journal {
+			continue // taken in by the snapshot
+		}
+		last = g
+		name := journalName(path, g)
+		data, err := os.ReadFile(name)
+		if errors.Is(err, os.ErrNotExist) {
+			return s, 0, errJournalGone
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("failed to read state journal: %w", err))
+			continue
+		}
+		if err := applyJournal(s, name, data, g == gens[len(gens)-1]); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return s, last, errors.Join(errs...)
+}
+
+// Store keeps the state on disk as a snapshot and journals. Append is safe
+// for concurrent use.
+type Store struct {
+	path string
+
+	mu      sync.Mutex
+	f       *os.File
+	w       *bufio.Writer
+	gen     uint64
+	size    int64 // bytes in the current journal
+	base    int64 // bytes of the last snapshot
+	compact chan struct{}
+	closed  bool
+
+	// written counts the bytes written: appends and snapshots.
+	written atomic.Uint64
+	// onError receives a background compaction's failure.
+	onError func(error)
+}
+
+// compactMin is the journal size below which it is never compacted.
+const compactMin = 256 << 10
+
+// Open takes over the state at path for scope: it reads the snapshot and
+// its journals, writes them as one snapshot and starts a new journal. A
+// state saved for another scope (another cgroup mount) is dropped. err
+// reports what could not be read (the state holds the rest); a Store is
+// returned unless the new snapshot or journal cannot be written. onError,
+// when not nil, receives the failures of background compactions.
+func Open(path, scope string, onError func(error)) (*Store, *State, error) {
+	s, last, rerr := replay(path)
+	if s.Scope != scope {
+		s = &State{Scope: scope}
+	}
+	st := &Store{path: path, gen: last + 1, onError: onError}
+	s.Journal = st.gen
+	n, err := st.writeSnapshot(s)
+	if err != nil {
+		return nil, s, errors.Join(rerr, err)
+	}
+	st.base = n
+	removeJournalsBefore(path, st.gen)
+	f, err := os.OpenFile(journalName(path, st.gen), os.O_CREATE|os.O_WRONLY|os.O_APPEND|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, s, errors.Join(rerr, fmt.Errorf("failed to open state journal: %w", err))
+	}
+	st.f = f
+	st.w = bufio.NewWriterSize(f, 4096)
+	return st, s, rerr
+}
+
+// Append writes r to the journal: on disk (page cache) when it returns.
+func (st *Store) Append(r *Record) error {
+	if r.Empty() {
+		return nil
+	}
+	data, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("failed to save state: %w", err)
+	}
+	data = append(data, '\n')
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.closed {
+		return errors.New("failed to save state: store closed")
+	}
+	// One write(2) per record: through the buffer only to join a record
+	// with nothing else, flushed at once.
+	if _, err := st.w.Write(data); err == nil {
+		err = st.w.Flush()
+	}
+	if err != nil {
+		st.w.Reset(st.f)
+		return fmt.Errorf("failed to save state to %s: %w", st.f.Name(), err)
+	}
+	st.size += int64(len(data))
+	st.written.Add(uint64(len(data)))
+	if st.size > max(compactMin, 2*st.base) && st.compact == nil {
+		st.rotate()
+	}
+	return nil
+}
+
+// rotate starts the next journal and compacts the previous ones into the
+// snapshot in the background. Callers hold st.mu.
+func (st *Store) rotate() {
+	f, err := os.OpenFile(journalName(st.path, st.gen+1), os.O_CREATE|os.O_WRONLY|os.O_APPEND|os.O_TRUNC, 0o600)
+	if err != nil {
+		st.report(fmt.Errorf("failed to start a new state journal: %w", err))
+		return
+	}
+	_ = st.f.Close() // every record was flushed: nothing of ours is lost
+	st.f, st.gen, st.size = f, st.gen+1, 0
+	st.w.Reset(f)
+	done := make(chan struct{})
+	st.compact = done
+	go st.compactBefore(st.gen, done)
+}
+
+// compactBefore writes the snapshot that includes every journal before gen
+// and removes them.
+func (st *Store) compactBefore(gen uint64, done chan struct{}) {
+	defer close(done)
+	s, err := replayBefore(st.path, gen)
+	if err != nil {
+		st.report(err)
+	}
+	n, err := st.writeSnapshot(s)
+	st.mu.Lock()
+	st.compact = nil
+	if err == nil {
+		st.base = n
+	}
+	st.mu.Unlock()
+	if err != nil {
+		st.report(err)
+		return
+	}
+	removeJournalsBefore(st.path, gen)
+}
+
+// applyJournal applies the records of journal name (content data) to s.
+// Lines that do not parse are skipped and reported, except a last line
+// without its newline when newest is set: a record cut short by a crash.
+func applyJournal(s *State, name string, data []byte, newest bool) error {
+	var errs []error
+	for n, rest := 1, data; len(rest) > 0; n++ {
+		line, after, complete := bytes.Cut(rest, []byte{'\n'})
+		rest = after
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		var r Record
+		if err := json.Unmarshal(line, &r); err != nil {
+			if newest && !complete {
+				break
+			}
+			errs = append(errs, fmt.Errorf("state journal %s line %d skipped: %w", name, n, err))
+			continue
+		}
+		s.Apply(&r)
+	}
+	return errors.Join(errs...)
+}
+
+// replayBefore is the snapshot at path with the journals before gen
+// applied, as State.Journal = gen.
+func replayBefore(path string, gen uint64) (*State, error) {
+	s := &State{}
+	data, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return s, fmt.Errorf("failed to read state: %w", err)
+	}
+	if err == nil {
+		if err := json.Unmarshal(data, s); err != nil {
+			return &State{}, fmt.Errorf("failed to read state from %s: %w", path, err)
+		}
+	}
+	var errs []error
+	for g := s.Journal; g < gen; g++ {
+		data, err := os.ReadFile(journalName(path, g))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("failed to read state journal: %w", err))
+			continue
+		}
+		if err := applyJournal(s, journalName(path, g), data, false); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	s.Journal = gen
+	return s, errors.Join(errs...)
+}
+
+// writeSnapshot saves s at st.path and counts the bytes.
+func (st *Store) writeSnapshot(s *State) (int64, error) {
+	n, err := save(st.path, s)
+	st.written.Add(uint64(n))
+	return n, err
+}
+
+// removeJournalsBefore removes the journals a snapshot includes.
+func removeJournalsBefore(path string, gen uint64) {
+	gens, _ := journals(path)
+	for _, g := range gens {
+		if g < gen {
+			_ = os.Remove(journalName(path, g)) // a leftover is skipped on load
+		}
+	}
+}
+
+func (st *Store) report(err error) {
+	if st.onError != nil {
+		st.onError(err)
+	}
+}
+
+// Wait waits for a background compaction in progress.
+func (st *Store) Wait() {
+	st.mu.Lock()
+	done := st.compact
+	st.mu.Unlock()
+	if done != nil {
+		<-done
+	}
+}
+
+// BytesWritten is the number of bytes the store wrote: records and
+// snapshots.
+func (st *Store) BytesWritten() uint64 { return st.written.Load() }
+
+// Close waits for a compaction in progress and closes the journal.
+func (st *Store) Close() error {
+	st.Wait()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.closed {
+		return nil
+	}
+	st.closed = true
+	return st.f.Close()
+}
