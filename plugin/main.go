@@ -127,6 +127,11 @@ func run() error {
 		}
 	}
 	go core.Run(ctx)
+	defer func() {
+		if err := core.Close(); err != nil {
+			log.Warnf("closing the state: %v", err)
+		}
+	}()
 
 	opts := []stub.Option{stub.WithPluginName(*name), stub.WithPluginIdx(*idx), stub.WithSocketPath(*socket)}
 	// Pre-registered plugins get their connection as an inherited fd and take

@@ -36,6 +36,9 @@ type Node struct {
 	// AncestorRepairs counts, per ancestor cgroup, the values someone else
 	// lowered below what the plugin promised and the plugin wrote back.
 	AncestorRepairs map[string]uint64
+	// StateBytesWritten counts the bytes written to the state file and its
+	// journals since the plugin started.
+	StateBytesWritten uint64
 }
 
 // Source gives the metrics their values at scrape time.
@@ -88,7 +91,8 @@ var (
 	descLowCap          = prometheus.NewDesc(namespace+"_node_low_protection_cap_bytes", "The most memory.low the node may promise (nodeLowProtectionFraction × MemTotal).", nil, nil)
 	descAncestorRepairs = nodeDesc("ancestor_repairs_total",
 		"Ancestor memory.min/memory.low values someone else lowered below what the plugin promised, written back, per cgroup.", "path")
-	descSkipped = prometheus.NewDesc(namespace+"_scrape_errors_total", "Series left out of scrapes because they could not be exposed (a duplicate label set, a label value that is not UTF-8); the scrape goes on without them.", nil, nil)
+	descStateBytes = prometheus.NewDesc(namespace+"_state_bytes_written_total", "Bytes the plugin wrote to its state file and journals since it started: one small record per event, and a snapshot when the journal outgrows the last one.", nil, nil)
+	descSkipped    = prometheus.NewDesc(namespace+"_scrape_errors_total", "Series left out of scrapes because they could not be exposed (a duplicate label set, a label value that is not UTF-8); the scrape goes on without them.", nil, nil)
 )
 
 // names are the per-container families' names, for log lines.
@@ -180,7 +184,7 @@ type collector struct {
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descMin, descLow, descHigh, descUsage, descReclaimed, descRaises,
-		descRestores, descOOMKills, descThrottle, descDrift, descPromised, descPromiseCap, descLowPromised, descLowCap, descAncestorRepairs, descSkipped} {
+		descRestores, descOOMKills, descThrottle, descDrift, descPromised, descPromiseCap, descLowPromised, descLowCap, descAncestorRepairs, descStateBytes, descSkipped} {
 		ch <- d
 	}
 }
@@ -259,6 +263,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	for path, count := range n.AncestorRepairs {
 		emit(descAncestorRepairs, prometheus.CounterValue, float64(count), []string{path})
 	}
+	ch <- prometheus.MustNewConstMetric(descStateBytes, prometheus.CounterValue, float64(n.StateBytesWritten))
 	total := c.m.skipped.Add(uint64(skipped))
 	ch <- prometheus.MustNewConstMetric(descSkipped, prometheus.CounterValue, float64(total))
 	if skipped > 0 {

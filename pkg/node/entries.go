@@ -25,11 +25,11 @@ func (n *Node) entry(id, rel string) *state.Container {
 	if e == nil {
 		e = &state.Container{Path: rel, Set: map[string]string{}}
 		n.entries[id] = e
-		n.dirty = true
+		n.entryChanged(id)
 	}
 	if e.Path != rel {
 		e.Path = rel
-		n.dirty = true
+		n.entryChanged(id)
 	}
 	return e
 }
@@ -38,14 +38,14 @@ func (n *Node) entry(id, rel string) *state.Container {
 func (n *Node) forget(id string) {
 	if _, ok := n.entries[id]; ok {
 		delete(n.entries, id)
-		n.dirty = true
+		n.entryChanged(id)
 	}
 }
 
 // noteSet records that the plugin sets file to value in container id's
 // cgroup: the previous value of the plugin's, if another, stays
 // recognisable as the plugin's (Older). Callers hold n.mu.
-func (n *Node) noteSet(e *state.Container, file, value string) {
+func (n *Node) noteSet(id string, e *state.Container, file, value string) {
 	old, ok := e.Set[file]
 	if ok && old == value {
 		return
@@ -57,12 +57,12 @@ func (n *Node) noteSet(e *state.Container, file, value string) {
 		e.Older[file] = old
 	}
 	e.Set[file] = value
-	n.dirty = true
+	n.entryChanged(id)
 }
 
 // noteRestore records the value file gets back at cleanup. Callers hold
 // n.mu.
-func (n *Node) noteRestore(e *state.Container, file, value string) {
+func (n *Node) noteRestore(id string, e *state.Container, file, value string) {
 	if old, ok := e.Restore[file]; ok && old == value {
 		return
 	}
@@ -70,7 +70,7 @@ func (n *Node) noteRestore(e *state.Container, file, value string) {
 		e.Restore = map[string]string{}
 	}
 	e.Restore[file] = value
-	n.dirty = true
+	n.entryChanged(id)
 }
 
 // noteUnified records the unified keys the plugin puts into container id's
@@ -89,9 +89,9 @@ func (n *Node) noteUnified(id string, t *tracked, kubelet map[string]string) {
 	}
 	e := n.entry(id, t.rel)
 	for file, v := range set {
-		n.noteSet(e, file, v)
+		n.noteSet(id, e, file, v)
 		if kv, ok := kubelet[file]; ok {
-			n.noteRestore(e, file, kv)
+			n.noteRestore(id, e, file, kv)
 		}
 	}
 }
@@ -144,8 +144,8 @@ func (n *Node) noteV1(id, rel string, values map[string]int64) {
 		case ours:
 		case !known && found == want:
 		default:
-			n.noteRestore(e, file, found)
+			n.noteRestore(id, e, file, found)
 		}
-		n.noteSet(e, file, want)
+		n.noteSet(id, e, file, want)
 	}
 }

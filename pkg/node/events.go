@@ -102,6 +102,9 @@ func (n *Node) cgroupExists(t *tracked) bool {
 // again), and NRI's spec generator drops swappiness and reservation from
 // creation adjustments. Failures are logged, never fatal.
 func (n *Node) Start(c Container) {
+	if !n.waitAncestors(startWait) {
+		ctrLog(n.log, c).Warnf("starting before its ancestors' protection was written (waited %v)", startWait)
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	defer n.saveState()
@@ -136,7 +139,7 @@ func (n *Node) PostUpdate(c Container) {
 		n.writeV1(l, c.ID, t)
 	case 2:
 		if t.rel != "" {
-			n.applyAncestors(l, cgroupfs.Ancestors(t.rel), protection.Full)
+			n.ancestorsLater(l, cgroupfs.Ancestors(t.rel), protection.Full)
 		}
 	}
 }
@@ -149,12 +152,9 @@ func (n *Node) Remove(c Container) {
 	defer n.saveState()
 	delete(n.containers, c.ID)
 	n.forget(c.ID)
-	if _, ok := n.requests[c.ID]; ok {
-		delete(n.requests, c.ID)
-		n.dirty = true
-	}
+	n.dropRequest(c.ID)
 	if paths := n.ledger.Remove(c.ID); len(paths) > 0 && n.fs != nil && n.fs.Version == 2 {
-		n.applyAncestors(ctrLog(n.log, c), paths, protection.Full)
+		n.ancestorsLater(ctrLog(n.log, c), paths, protection.Full)
 	}
 }
 
@@ -186,8 +186,7 @@ func (n *Node) Resync(ctrs []Container) ([]Update, error) {
 	}
 	for id := range n.requests {
 		if !known[id] {
-			delete(n.requests, id)
-			n.dirty = true
+			n.dropRequest(id)
 		}
 	}
 	// A container that does not run has no cgroup left to clean up; one
@@ -275,7 +274,7 @@ func (n *Node) redecide(event string, list []Container) []Container {
 		decided = append(decided, c)
 	}
 	if n.fs.Version == 2 {
-		n.applyAncestors(n.log.WithField("event", event), touched, protection.Full)
+		n.applyAncestors(n.log.WithField("event", event), n.fs, touched, protection.Full)
 	}
 	return decided
 }

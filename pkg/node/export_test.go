@@ -13,3 +13,17 @@ func (n *Node) SetLifecycleClock(now func() time.Time) {
 
 // AncestorCheckInterval is how often the ancestors are checked.
 func (n *Node) AncestorCheckInterval() time.Duration { return n.ancestorInterval() }
+
+// PauseAncestorWriter keeps the ancestor writer from its next pass until
+// resume is called.
+func (n *Node) PauseAncestorWriter() (resume func()) {
+	n.effects.hold.Lock()
+	return n.effects.hold.Unlock
+}
+
+// AncestorWriterRunning tells whether Run's ancestor writer took over.
+func (n *Node) AncestorWriterRunning() bool {
+	n.effects.mu.Lock()
+	defer n.effects.mu.Unlock()
+	return n.effects.running
+}

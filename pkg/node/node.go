@@ -83,8 +83,10 @@ type Node struct {
 	// across restarts because an in-place resize changes them after the
 	// creation annotation was stamped.
 	requests map[string]int64
-	// dirty marks state changes not yet saved.
-	dirty bool
+	// store keeps the state on disk (nil without a state file); changed
+	// is what the event in progress changed, for its journal record.
+	store   *state.Store
+	changed changes
 	// entries are, per container ID, the files the plugin set in the
 	// container's cgroup (for cleanup); see entries.go. Kept across
 	// restarts in the state file.
@@ -98,10 +100,13 @@ type Node struct {
 	// configured is closed when the first configuration is installed.
 	configured chan struct{}
 	repairs    *repairs
-	// repairing is the ancestor repair in progress (liveness).
+	// repairing is the ancestor repair or writer pass in progress
+	// (liveness).
 	repairing health.InFlight
 	// pend are the containers created and not yet started (metrics).
 	pend *pending
+	// effects is the queue of the ancestor writer (effects.go).
+	effects *effects
 }
 
 // errNotConfigured fails events that arrive before any configuration.
@@ -124,11 +129,13 @@ func New(o Options) *Node {
 		configured: make(chan struct{}),
 		repairs:    newRepairs(),
 		pend:       &pending{since: map[string]time.Time{}},
+		effects:    newEffects(),
+		changed:    changes{requests: map[string]struct{}{}, entries: map[string]struct{}{}},
 	}
 }
 
-// Run runs the reconciler and the ancestor repair from the first
-// configuration on until ctx ends.
+// Run runs the ancestor writer, the reconciler and the ancestor repair
+// from the first configuration on until ctx ends.
 func (n *Node) Run(ctx context.Context) {
 	select {
 	case <-ctx.Done():
@@ -136,10 +143,24 @@ func (n *Node) Run(ctx context.Context) {
 	case <-n.configured:
 	}
 	n.mu.Lock()
-	r := n.reconciler
+	r, fs := n.reconciler, n.fs
 	n.mu.Unlock()
-	go n.runRepairs(ctx)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); n.runAncestorWriter(ctx, fs) }()
+	go func() { defer wg.Done(); n.runRepairs(ctx) }()
 	r.Run(ctx)
+	wg.Wait()
+}
+
+// Close closes the state store; call it when the events have ended.
+func (n *Node) Close() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.store == nil {
+		return nil
+	}
+	return n.store.Close()
 }
 
 // Reconciler returns the reconciler (nil before the first configuration).

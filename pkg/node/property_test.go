@@ -160,6 +160,11 @@ func (w *world) config() *config.Config {
 
 // start starts a core, as the plugin's process does.
 func (w *world) start() {
+	if w.n != nil {
+		if err := w.n.Close(); err != nil {
+			w.t.Fatal(err)
+		}
+	}
 	w.n = node.New(node.Options{Log: w.log, Host: node.Host{MemTotal: propMemTotal, PageSize: 4096},
 		FileConfig: w.config(), StateFile: w.stateFile,
 		Meminfo: func() (int64, int64, error) { return propMemTotal, propMemTotal, nil }})

@@ -7,11 +7,11 @@ import (
 	"nri-memqos/pkg/protection"
 )
 
-// promise records a container's protection and raises its ancestors (v2).
-// Callers hold n.mu.
+// promise records a container's protection and has its ancestors raised
+// (v2) before it starts. Callers hold n.mu.
 func (n *Node) promise(l *logrus.Entry, id string, t *tracked) {
 	if paths := n.setPromise(id, t); len(paths) > 0 {
-		n.applyAncestors(l, paths, protection.RaiseOnly)
+		n.ancestorsLater(l, paths, protection.RaiseOnly)
 	}
 }
 
@@ -30,16 +30,14 @@ func (n *Node) setPromise(id string, t *tracked) []string {
 	})
 }
 
-// applyAncestors brings ancestors to the ledger's sums. Callers hold n.mu.
-func (n *Node) applyAncestors(l *logrus.Entry, paths []string, mode protection.Mode) {
-	changes, err := n.ledger.Apply(n.fs, paths, mode)
+// applyAncestors brings ancestors to the ledger's sums (the ledger locks
+// itself and journals its writes).
+func (n *Node) applyAncestors(l *logrus.Entry, fs *cgroupfs.FS, paths []string, mode protection.Mode) {
+	changes, err := n.ledger.Apply(fs, paths, mode)
 	for _, c := range changes {
 		l.WithFields(logrus.Fields{"cgroup": c.Path, "file": c.File, "from": c.From, "to": c.To}).Debug("ancestor protection")
 	}
 	if err != nil {
 		l.Warnf("%v", err)
-	}
-	if len(changes) > 0 {
-		n.dirty = true
 	}
 }

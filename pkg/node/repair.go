@@ -65,10 +65,6 @@ func (n *Node) RepairAncestors(now time.Time) {
 	if len(changes) == 0 {
 		return
 	}
-	n.mu.Lock()
-	n.dirty = true
-	n.saveState()
-	n.mu.Unlock()
 	for _, c := range changes {
 		l := n.log.WithFields(logrus.Fields{"cgroup": c.Path, "file": c.File, "found": c.From, "restored": c.To})
 		if !c.Repair {
@@ -101,9 +97,9 @@ func (r *repairs) note(l *logrus.Entry, c protection.Change, now time.Time) {
 	}
 }
 
-// RepairInProgress returns the ancestor repair in progress and since when,
-// for the liveness check; ok is false between repairs. It takes none of the
-// node's locks.
+// RepairInProgress returns the oldest ancestor work in progress (a repair,
+// or a pass of the ancestor writer) and since when, for the liveness
+// check; ok is false when none runs. It takes none of the node's locks.
 func (n *Node) RepairInProgress() (what string, since time.Time, ok bool) {
 	return n.repairing.Oldest()
 }

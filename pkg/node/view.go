@@ -71,6 +71,9 @@ func (v metricsView) Node() metrics.Node {
 	defer v.n.mu.Unlock()
 	m := metrics.Node{PromisedMin: v.n.ledger.TotalMin(""), PromisedLow: v.n.ledger.TotalLow(""),
 		AncestorRepairs: v.n.AncestorRepairs()}
+	if v.n.store != nil {
+		m.StateBytesWritten = v.n.store.BytesWritten()
+	}
 	if v.n.cfg != nil {
 		m.CapMin = int64(v.n.cfg.NodeProtectionFraction * float64(v.n.host.MemTotal))
 		m.CapLow = int64(v.n.cfg.NodeLowProtectionFraction * float64(v.n.host.MemTotal))

@@ -409,10 +409,12 @@ func (e *env) ancestors(uid string) map[string]string {
 	}
 }
 
-// checkFiles asserts the content of files: want maps path to value.
+// checkFiles asserts the content of files: want maps path to value. The
+// plugin writes ancestors in the background after the event (before the
+// next StartContainer returns): the files get a few seconds to settle.
 func checkFiles(t *testing.T, want map[string]string) {
 	t.Helper()
-	cgtest.CheckFiles(t, "", want)
+	cgtest.EventuallyFiles(t, "", want, 5*time.Second)
 }
 
 // checkMap asserts a string map exactly.

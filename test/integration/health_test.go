@@ -8,6 +8,9 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
+
+	"github.com/containerd/nri/pkg/adaptation"
 
 	"nri-memqos/test/internal/cgtest"
 	"nri-memqos/test/internal/wait"
@@ -140,36 +143,79 @@ func TestLivenessStuckTick(t *testing.T) {
 	}
 }
 
-// TestLivenessStuckEvent: a CreateContainer blocked on an ancestor's
-// cgroup file (holding the plugin's lock) fails /healthz once it has run
-// longer than -liveness-timeout, naming the event; /healthz is ok again
-// once it finishes.
+// TestLivenessStuckEvent: a StartContainer blocked on a container's cgroup
+// v1 file (holding the plugin's lock) fails /healthz once it has run longer
+// than -liveness-timeout, naming the event; /healthz is ok again once it
+// finishes. (On cgroup v2 no event does cgroup I/O: see
+// TestLivenessStuckAncestorWriter.)
 func TestLivenessStuckEvent(t *testing.T) {
 	healthAt := freeAddr(t)
-	e, p := startExternal(t, 2, "", "-metrics-address", "", "-health-address", healthAt, "-liveness-timeout", "1s",
+	e, p := startExternal(t, 1, "", "-metrics-address", "", "-health-address", healthAt, "-liveness-timeout", "1s",
 		"-reconnect-max", "200ms")
 	w := lsWorkload("stuck-event", "a1b2c3d4-0002-4000-8000-000000000002", "ctr-stuck-event", lsBuiltin)
-	podDir := e.v2Tree(w.uid, w.id)
-	unplug := plug(t, filepath.Join(podDir, "memory.min"), "0\n")
+	dir := e.v1Tree("kubepods/burstable/pod"+w.uid+"/"+w.id, limit512Mi)
 	pod := newPod(w.name, w.uid, false, w.labels, w.annotations)
 	e.runPod(pod)
-	created := make(chan error, 1)
+	e.mustCreate(pod, newContainer(pod, "app", w.id, limit512Mi, nil))
+	unplug := plug(t, filepath.Join(dir, "memory.soft_limit_in_bytes"), v1SoftLimitDefault+"\n")
+	started := make(chan error, 1)
 	go func() {
 		// The runtime gives up on the plugin after its request timeout;
 		// the plugin's handler is still stuck.
-		_, err := e.create(pod, newContainer(pod, "app", w.id, limit512Mi, w.kubelet))
-		created <- err
+		p, c := e.lookup(w.id)
+		started <- e.nri.StartContainer(ctx(t), &adaptation.StartContainerRequest{Pod: p, Container: c})
 	}()
 	wait.Until(t, waitTimeout, func() string {
-		return healthz(healthAt, http.StatusServiceUnavailable, "NRI event CreateContainer", "liveness bound 1s")
+		return healthz(healthAt, http.StatusServiceUnavailable, "NRI event StartContainer", "liveness bound 1s")
 	})
 	unplug()
-	if err := <-created; err != nil {
+	if err := <-started; err != nil {
 		// The runtime gave up on the plugin (its request timeout) while the
 		// handler was stuck: expected.
-		t.Logf("CreateContainer: %v", err)
+		t.Logf("StartContainer: %v", err)
 	}
 	wait.Until(t, waitTimeout, func() string { return healthz(healthAt, http.StatusOK, "ok") })
+	if p.Exited() {
+		t.Fatalf("plugin exited: %v", p.Err())
+	}
+}
+
+// TestLivenessStuckAncestorWriter: an ancestor write blocked on a cgroup
+// file holds up no CreateContainer (the writer works after the event),
+// delays StartContainer by at most 2 s, with a warning, and fails /healthz
+// naming the writer once it has run longer than -liveness-timeout; all is
+// well again once the write finishes (issue 11).
+func TestLivenessStuckAncestorWriter(t *testing.T) {
+	healthAt := freeAddr(t)
+	e, p := startExternal(t, 2, "", "-metrics-address", "", "-health-address", healthAt, "-liveness-timeout", "1s")
+	w := lsWorkload("stuck-writer", "a1b2c3d4-0003-4000-8000-000000000003", "ctr-stuck-writer", lsBuiltin)
+	podDir := e.v2Tree(w.uid, w.id)
+	unplug := plug(t, filepath.Join(podDir, "memory.min"), "0\n")
+	defer unplug()
+	pod := newPod(w.name, w.uid, false, w.labels, w.annotations)
+	e.runPod(pod)
+	t0 := time.Now()
+	e.mustCreate(pod, newContainer(pod, "app", w.id, limit512Mi, w.kubelet))
+	if d := time.Since(t0); d > time.Second {
+		t.Errorf("CreateContainer took %v with the ancestor write stuck; want it not to wait on it", d)
+	}
+	wait.Until(t, waitTimeout, func() string {
+		return healthz(healthAt, http.StatusServiceUnavailable, "ancestor writer pass", "liveness bound 1s")
+	})
+	t0 = time.Now()
+	e.start(w.id)
+	if d := time.Since(t0); d < time.Second || d > 4*time.Second {
+		t.Errorf("StartContainer took %v with the ancestor write stuck; want about 2 s (the writer's bound)", d)
+	}
+	wait.Until(t, waitTimeout, func() string {
+		if l := p.log.LinesWith("starting before its ancestors' protection was written"); len(l) != 1 {
+			return fmt.Sprintf("plugin log has %d lines warning of the start before the ancestors, want 1", len(l))
+		}
+		return ""
+	})
+	unplug()
+	wait.Until(t, waitTimeout, func() string { return healthz(healthAt, http.StatusOK, "ok") })
+	checkFiles(t, map[string]string{filepath.Join(podDir, "memory.min"): "268435456"})
 	if p.Exited() {
 		t.Fatalf("plugin exited: %v", p.Err())
 	}

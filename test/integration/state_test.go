@@ -12,35 +12,23 @@ import (
 	"github.com/containerd/nri/pkg/adaptation"
 	"github.com/containerd/nri/pkg/api"
 
+	"nri-memqos/pkg/state"
 	"nri-memqos/test/internal/cgtest"
 )
 
 // stateFileName is the file the plugin keeps under -state-dir.
 const stateFileName = "ancestors.json"
 
-// savedState mirrors the JSON the plugin writes under -state-dir (package
-// pkg/state), read back the way an operator would: as a file.
-type savedState struct {
-	Scope     string `json:"scope"`
-	Ancestors []struct {
-		Path  string `json:"path"`
-		File  string `json:"file"`
-		Value int64  `json:"value"`
-	} `json:"ancestors"`
-	Requests map[string]int64 `json:"requests"`
-}
-
-// readState reads and parses the plugin's state file; raw is its text.
-func (e *env) readState() (st savedState, raw string) {
+// readState reads the plugin's state under -state-dir (snapshot and
+// journals) as `nri-memqos cleanup` does; raw is it as JSON, for messages.
+func (e *env) readState() (st *state.State, raw string) {
 	e.t.Helper()
 	path := filepath.Join(e.stateDir(), stateFileName)
-	b, err := os.ReadFile(path)
+	st, err := state.Read(path)
 	if err != nil {
-		e.t.Fatalf("plugin state file: %v", err)
+		e.t.Fatalf("plugin state: %v", err)
 	}
-	if err := json.Unmarshal(b, &st); err != nil {
-		e.t.Fatalf("plugin state file %s is not the expected JSON: %v\n%s", path, err, b)
-	}
+	b, _ := json.Marshal(st)
 	return st, string(b)
 }
 

@@ -6,6 +6,7 @@ package cgtest
 
 import (
 	"bufio"
+	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
@@ -13,6 +14,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"nri-memqos/test/internal/wait"
 )
 
 // Itoa is v in decimal, as cgroup files hold numbers.
@@ -73,6 +77,24 @@ func CheckFiles(t testing.TB, dir string, want map[string]string) {
 			t.Errorf("%s = %q, want %q", path, got, want[f])
 		}
 	}
+}
+
+// EventuallyFiles waits, at most timeout, until the files hold what want
+// says (as CheckFiles), and reports the files that still differ then: for
+// values the plugin's background writer puts in place after an event.
+func EventuallyFiles(t testing.TB, dir string, want map[string]string, timeout time.Duration) {
+	t.Helper()
+	wait.Until(t, timeout, func() string {
+		var bad []string
+		for _, f := range slices.Sorted(maps.Keys(want)) {
+			path := filepath.Join(dir, f)
+			b, err := os.ReadFile(path)
+			if got := strings.TrimSpace(string(b)); err != nil || got != want[f] {
+				bad = append(bad, fmt.Sprintf("%s = %q (%v), want %q", path, got, err, want[f]))
+			}
+		}
+		return strings.Join(bad, "; ")
+	})
 }
 
 // KiB reads a "<field>: <n> kB" line of a /proc file such as /proc/meminfo
