@@ -300,7 +300,7 @@ func (n *Node) trackedInOrder() []Container {
 // c.Ctr.UnifiedFromKubelet tells whether its unified map is kubelet's
 // request as it stands. Callers hold n.mu.
 func (n *Node) decide(c Container) (*tracked, error) {
-	t := &tracked{pod: c.Pod, ctr: c.Ctr}
+	t := &tracked{pod: c.Pod.Kept(), ctr: c.Ctr.Kept()}
 	t.ctr.Recorded = nil
 	if r, ok := n.requests[c.ID]; ok {
 		t.ctr.Recorded = &r

@@ -30,12 +30,12 @@ func itoa(v int64) string { return strconv.FormatInt(v, 10) }
 // tree is a fake cgroup mount in a temporary directory, written as plain
 // files (cgroupfs.FS.PlainFiles).
 type tree struct {
-	t       *testing.T
+	t       testing.TB
 	root    string
 	version int
 }
 
-func newTree(t *testing.T, version int) *tree {
+func newTree(t testing.TB, version int) *tree {
 	return &tree{t: t, root: t.TempDir(), version: version}
 }
 
@@ -114,13 +114,13 @@ type fixture struct {
 }
 
 // newFixture configures a core over a fresh tree with extra configuration.
-func newFixture(t *testing.T, version int, extra string, stateFile string) *fixture {
+func newFixture(t testing.TB, version int, extra string, stateFile string) *fixture {
 	t.Helper()
 	tr := newTree(t, version)
 	return startFixture(t, tr, extra, stateFile)
 }
 
-func startFixture(t *testing.T, tr *tree, extra string, stateFile string) *fixture {
+func startFixture(t testing.TB, tr *tree, extra string, stateFile string) *fixture {
 	t.Helper()
 	log, hook := test.NewNullLogger()
 	log.SetOutput(io.Discard)
@@ -177,7 +177,7 @@ func (s ctrSpec) facts() node.Container {
 }
 
 // mustConfig parses a configuration or fails the test.
-func mustConfig(t *testing.T, text string) *config.Config {
+func mustConfig(t testing.TB, text string) *config.Config {
 	t.Helper()
 	cfg, err := config.Parse([]byte(text))
 	if err != nil {

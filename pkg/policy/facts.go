@@ -2,6 +2,7 @@ package policy
 
 import (
 	"strings"
+	"unique"
 )
 
 // Labels and annotations read by the policy.
@@ -67,6 +68,46 @@ type Container struct {
 	// OOMScoreAdj as set by kubelet, if known.
 	OOMScoreAdj *int64
 }
+
+// Kept is p with only what the policy reads (its own labels and
+// annotations, Koordinator's QoS label), the strings shared among pods
+// interned: what a node agent keeps per container to decide it again
+// later, without holding on to every label and annotation of every pod.
+func (p Pod) Kept() Pod {
+	p.Namespace = intern(p.Namespace)
+	p.CgroupParent = intern(p.CgroupParent)
+	p.Labels = keep(p.Labels, func(k string) bool { return k == LabelClass || k == LabelKoordinatorQoS })
+	p.Annotations = keep(p.Annotations, isOurs)
+	return p
+}
+
+// Kept is c with only the annotations the policy reads (see Pod.Kept).
+func (c Container) Kept() Container {
+	c.Annotations = keep(c.Annotations, isOurs)
+	c.Unified = keep(c.Unified, func(string) bool { return true })
+	return c
+}
+
+func isOurs(k string) bool { return strings.HasPrefix(k, AnnotationPrefix) }
+
+// keep copies the entries of m whose keys want, interning keys and
+// values; nil when none.
+func keep(m map[string]string, want func(string) bool) map[string]string {
+	var out map[string]string
+	for k, v := range m {
+		if !want(k) {
+			continue
+		}
+		if out == nil {
+			out = make(map[string]string, 2)
+		}
+		out[intern(k)] = intern(v)
+	}
+	return out
+}
+
+// intern returns the one copy of s the process keeps.
+func intern(s string) string { return unique.Make(s).Value() }
 
 // Node holds node-wide facts.
 type Node struct {
