@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -62,5 +63,43 @@ func TestAncestorWriterOrdering(t *testing.T) {
 		if !strings.Contains(w, "plain test tree") {
 			t.Errorf("warning: %s", w)
 		}
+	}
+}
+
+// TestMemoryReleaseAfterMassRemoval: memory goes back to the OS once the
+// containers fell below half of a peak of at least 512, once per fall, not
+// for small nodes or small falls.
+func TestMemoryReleaseAfterMassRemoval(t *testing.T) {
+	f := newFixture(t, 2, "", "")
+	released := make(chan struct{}, 10)
+	f.n.SetMemoryRelease(func() { released <- struct{}{} })
+	spec := func(i int) ctrSpec {
+		return ctrSpec{id: fmt.Sprintf("c%04d", i), pod: fmt.Sprintf("p%04d", i), class: "best-effort", limit: limit512}
+	}
+	count := func() int {
+		time.Sleep(50 * time.Millisecond) // the release runs in a goroutine
+		return len(released)
+	}
+	for i := range 600 {
+		if _, err := f.n.Create(spec(i).facts()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 299 {
+		f.n.Remove(spec(i).facts())
+	}
+	if n := count(); n != 0 {
+		t.Fatalf("%d releases with 301 of 600 left; want none", n)
+	}
+	f.n.Remove(spec(299).facts())
+	f.n.Remove(spec(300).facts())
+	if n := count(); n != 1 {
+		t.Fatalf("%d releases after falling below half of 600; want 1", n)
+	}
+	for i := 301; i < 600; i++ {
+		f.n.Remove(spec(i).facts())
+	}
+	if n := count(); n != 1 {
+		t.Errorf("%d releases after the rest went (peak 299 < 512); want still 1", n)
 	}
 }

@@ -151,6 +151,7 @@ func (n *Node) Remove(c Container) {
 	defer n.mu.Unlock()
 	defer n.saveState()
 	delete(n.containers, c.ID)
+	n.noteCount(len(n.containers))
 	n.forget(c.ID)
 	n.dropRequest(c.ID)
 	if paths := n.ledger.Remove(c.ID); len(paths) > 0 && n.fs != nil && n.fs.Version == 2 {
@@ -334,6 +335,7 @@ func (n *Node) track(id string, t *tracked) {
 		t.seq = n.nextSeq
 	}
 	n.containers[id] = t
+	n.noteCount(len(n.containers))
 }
 
 // writeV1 writes container id's cgroup v1 values, noting them in its entry

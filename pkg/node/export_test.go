@@ -27,3 +27,7 @@ func (n *Node) AncestorWriterRunning() bool {
 	defer n.effects.mu.Unlock()
 	return n.effects.running
 }
+
+// SetMemoryRelease replaces what the core calls to give memory back after
+// a mass removal.
+func (n *Node) SetMemoryRelease(f func()) { n.shrink.release = f }

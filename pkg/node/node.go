@@ -107,6 +107,8 @@ type Node struct {
 	pend *pending
 	// effects is the queue of the ancestor writer (effects.go).
 	effects *effects
+	// shrink releases memory after a mass removal (memory.go).
+	shrink shrinkWatch
 }
 
 // errNotConfigured fails events that arrive before any configuration.
