@@ -14,14 +14,15 @@ var UnifiedFiles = []string{FileMin, FileLow, FileHigh, FileSwapMax, FileOOMGrou
 // mount offers: memory.swap.max is missing without swap accounting, and
 // memory.min, memory.low, memory.high and memory.oom.group on kernels too
 // old for them. The root cgroup has none of these files, so it looks in
-// kubepods (kubepods.slice with the systemd driver), else in the first
-// child cgroup of the root that has the memory controller. ok is false when
-// there is no such cgroup yet (kubelet has not started): nothing is known.
-func (f *FS) ProbeUnified(files []string) (offered map[string]bool, dir string, ok bool) {
+// kubepods (kubepods.slice with the systemd driver), else, when scan is
+// set, in the first child cgroup of the root that has the memory
+// controller. ok is false when there is no such cgroup yet (kubelet has
+// not started): nothing is known. Without scan it costs two stat(2) calls.
+func (f *FS) ProbeUnified(files []string, scan bool) (offered map[string]bool, dir string, ok bool) {
 	if f.Version != 2 {
 		return nil, "", false
 	}
-	dir, ok = f.probeDir()
+	dir, ok = f.probeDir(scan)
 	if !ok {
 		return nil, "", false
 	}
@@ -33,8 +34,9 @@ func (f *FS) ProbeUnified(files []string) (offered map[string]bool, dir string, 
 	return offered, dir, true
 }
 
-// probeDir finds a non-root cgroup with the memory controller.
-func (f *FS) probeDir() (string, bool) {
+// probeDir finds a non-root cgroup with the memory controller: kubepods,
+// else, with scan, any child of the root.
+func (f *FS) probeDir(scan bool) (string, bool) {
 	hasMemory := func(d string) bool {
 		_, err := os.Stat(filepath.Join(d, FileCurrent))
 		return err == nil
@@ -43,6 +45,9 @@ func (f *FS) probeDir() (string, bool) {
 		if d := f.MemoryDir(rel); hasMemory(d) {
 			return d, true
 		}
+	}
+	if !scan {
+		return "", false
 	}
 	entries, err := os.ReadDir(f.MemoryDir("/"))
 	if err != nil {

@@ -18,6 +18,7 @@ func TestProbeUnified(t *testing.T) {
 		wantOK  bool
 		wantDir string
 		want    map[string]bool
+		noScan  bool
 	}{
 		{name: "kubepods without swap accounting", version: 2, tree: map[string]map[string]string{"/kubepods": noSwap},
 			wantOK: true, wantDir: "/kubepods",
@@ -29,6 +30,8 @@ func TestProbeUnified(t *testing.T) {
 			tree:   map[string]map[string]string{"/a-no-memory": {"cgroup.procs": ""}, "/init.scope": noSwap},
 			wantOK: true, wantDir: "/init.scope",
 			want: map[string]bool{"memory.min": true, "memory.low": true, "memory.high": true, "memory.swap.max": false, "memory.oom.group": true}},
+		{name: "before kubelet, without a scan: kubepods only", version: 2, noScan: true,
+			tree: map[string]map[string]string{"/init.scope": noSwap}},
 		{name: "no child cgroup yet", version: 2, tree: map[string]map[string]string{"/": {"cgroup.controllers": "memory"}}},
 		{name: "cgroup v1", version: 1, tree: map[string]map[string]string{"/memory/kubepods": all}},
 	}
@@ -39,7 +42,7 @@ func TestProbeUnified(t *testing.T) {
 				writeTree(t, root+rel, files)
 			}
 			f := &cgroupfs.FS{Root: root, Version: tc.version, PlainFiles: true}
-			got, dir, ok := f.ProbeUnified(cgroupfs.UnifiedFiles)
+			got, dir, ok := f.ProbeUnified(cgroupfs.UnifiedFiles, !tc.noScan)
 			if ok != tc.wantOK {
 				t.Fatalf("ok = %v; want %v", ok, tc.wantOK)
 			}

@@ -97,6 +97,8 @@ type Node struct {
 	// tells that a probe found a cgroup to look in (cgroup v2).
 	unsupported map[string]bool
 	probed      bool
+	// nextScan is when a probe may scan the root's children again.
+	nextScan time.Time
 	// configured is closed when the first configuration is installed.
 	configured chan struct{}
 	repairs    *repairs

@@ -2,6 +2,7 @@ package node
 
 import (
 	"maps"
+	"time"
 
 	"nri-memqos/pkg/cgroupfs"
 	"nri-memqos/pkg/policy"
@@ -11,13 +12,19 @@ import (
 // a key the kernel lacks (memory.swap.max without swap accounting) would
 // fail the container in runc. Until a cgroup to look in exists (kubelet has
 // not made kubepods yet) every key counts as offered and each event probes
-// again. Callers hold n.mu.
+// again: for kubepods always (two stat calls), through the other children
+// of the root at most every probeScanEvery. Callers hold n.mu.
 func (n *Node) probe() {
 	if n.probed || n.fs == nil || n.fs.Version != 2 {
 		return
 	}
-	offered, dir, ok := n.fs.ProbeUnified(cgroupfs.UnifiedFiles)
+	now := time.Now()
+	scan := !now.Before(n.nextScan)
+	offered, dir, ok := n.fs.ProbeUnified(cgroupfs.UnifiedFiles, scan)
 	if !ok {
+		if scan {
+			n.nextScan = now.Add(probeScanEvery)
+		}
 		return
 	}
 	n.probed = true
@@ -36,6 +43,10 @@ func (n *Node) probe() {
 		n.reconciler.SkipFiles(missing)
 	}
 }
+
+// probeScanEvery bounds how often a probe that finds no kubepods scans the
+// root's children.
+const probeScanEvery = time.Second
 
 // UnifiedV2 is the decision's unified map without the keys the kernel does
 // not offer: what goes into the container's creation adjustment or update.
