@@ -1,20 +1,64 @@
-// Package hook measures what nri-memqos adds to the runtime's
-// CreateContainer hook: the latency of CreateContainer round trips through
-// NRI's real runtime side (github.com/containerd/nri/pkg/adaptation) with no
-// plugin, with a no-op plugin (test/bench/noop) and with nri-memqos on a fake
-// cgroup v2 tree, sequentially and with many concurrent callers; and the
-// plugin's resident memory while 10 000 containers exist and after they went.
+// Package hook measures what nri-memqos adds to the runtime's container
+// events: the latency of CreateContainer, UpdateContainer, StopContainer and
+// RemoveContainer round trips through NRI's real runtime side
+// (github.com/containerd/nri/pkg/adaptation) with no plugin, with a no-op
+// plugin (test/bench/noop, subscribed to the same events) and with
+// nri-memqos on a fake cgroup v2 tree, sequentially and with 64 concurrent
+// callers, at several counts of live containers (100, 1 000 and 10 000 by
+// default); the plugins' resident memory at each count and after all
+// containers went; and the bytes nri-memqos writes to its state directory
+// per event.
+//
+// Each setup is filled once, untimed, to a live count N (ascending: the
+// next N adds to the containers of the previous one); then it churns: each
+// step creates a container (CreateContainer timed; PostCreateContainer and
+// StartContainer untimed), takes the oldest live container, resizes it
+// (UpdateContainer timed, PostUpdateContainer untimed), stops it and
+// removes it (StopContainer and RemoveContainer timed each). So N containers
+// stay alive throughout (up to N+64 while 64 callers are in the middle of
+// their steps). Pods of ten containers come and go with their containers.
+// The setups take turns in chunks of 1 000 steps, in an order that rotates,
+// so slow phases of a shared machine hit them alike.
 //
 // TestHookCost runs only when BENCH_OUT names an output directory (make
 // bench); it writes BENCH_OUT/hook.json (see Report) and logs a summary.
-// BENCH_ROUNDS (default 2) sets how many interleaved rounds it runs: one
-// round takes about 2.5 minutes on a 2-CPU machine, most of it nri-memqos
-// creating and removing its containers. BENCH_MEMQOS_FLAGS adds flags to
-// nri-memqos' command line (space separated; a repeated flag wins), for
-// experiments such as "-state-dir=".
+// Knobs, all optional:
+//
+//   - BENCH_ROUNDS (default 3): churn phases per N and mode; the figures are
+//     medians over the rounds.
+//   - BENCH_SIZES (default 100,1000,10000): the live container counts, comma
+//     separated, e.g. 100,1000 for a quicker trial.
+//   - BENCH_STEPS (default 2000): churn steps (creations) per setup, round,
+//     N and mode.
+//   - BENCH_PHASE_BUDGET (default 15s): callers of a setup's churn phase
+//     (one round, N and mode) start no new step after this much time even
+//     when they ran fewer steps (the steps in flight finish: up to 64 in the
+//     concurrent mode), so a slow plugin cannot stretch the benchmark
+//     without bound; Result.Truncated marks such a phase and Result.Count
+//     says how many events it measured.
+//   - BENCH_MEMQOS_FLAGS: extra flags for nri-memqos' command line (space
+//     separated; a repeated flag wins), for experiments such as
+//     "-state-dir=".
+//
+// nri-memqos serves its metrics on a free 127.0.0.1 port; the benchmark
+// reads its counter nri_memqos_state_bytes_written_total there before and
+// after each of its phases (fill, churn, drain) and reports the bytes
+// written per event; without the counter it records -1 and says so. Those
+// scrapes gather the plugin's per-container series and so weigh on its RSS:
+// RSSAt.AfterFillKiB is read before the first scrape at each N, PeakKiB
+// includes them.
+//
+// With the defaults and a plugin whose events cost about what the no-op
+// plugin's do, the test takes about 3 minutes on a 2-CPU machine. A plugin
+// that is slow at 10 000 containers mostly adds to the untimed fill and
+// drain (the churn phases are capped by BENCH_PHASE_BUDGET): one that
+// rewrites its whole state file on every event (about 100 ms per churn step
+// at 10 000 containers) takes 10 to 13 minutes, about 4 of them filling to
+// 10 000 and 4 to 5 draining.
 package hook
 
 import (
+	"bufio"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -22,6 +66,9 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -46,26 +93,47 @@ import (
 )
 
 const (
-	// containersPerRun is how many containers one run creates (and removes).
-	containersPerRun = 10000
-	ctrsPerPod       = 10
+	ctrsPerPod = 10
 	// concurrency is the number of callers in the concurrent mode.
 	concurrency = 64
-	// warmup containers are created and removed once per setup, untimed.
+	// chunkSteps is how many churn steps a setup runs before the next
+	// setup takes its turn.
+	chunkSteps = 1000
+	// warmup churn steps run once per setup at the first N, untimed.
 	warmup = 200
-	// settle is how long the plugin is left alone after the removals before
-	// its RSS is read again.
+	// settle is how long the plugins are left alone after the last
+	// removals before their RSS is read again.
 	settle = 2 * time.Second
 
 	labelClass = "memqos.nri.io/class"
 	annRequest = "memqos.nri.io/memory-request"
 	mi         = int64(1) << 20
-	limit      = 512 * mi
+	// limit is every container's memory limit at creation, resizeLimit the
+	// one of the in-place resize (UpdateContainer) of a churn step.
+	limit       = 512 * mi
+	resizeLimit = 1024 * mi
+
+	// stateCounter is the plugin's counter of bytes written to its state
+	// directory (journal appends and compactions).
+	stateCounter = "nri_memqos_state_bytes_written_total"
+	// NRI container events relayed per churn step (create, post-create,
+	// start, update, post-update, stop, remove), per container filled
+	// (create, post-create, start) and per container drained (stop,
+	// remove).
+	eventsPerStep  = 7
+	eventsPerFill  = 3
+	eventsPerDrain = 2
 
 	// Targets from the issue.
-	targetRatio    = 1.05
-	targetPeakKiB  = 16 * 1024
-	targetReturnPc = 10.0
+	targetP99Ratio    = 1.05
+	targetP50Ratio    = 1.02
+	targetRSS1000KiB  = 16 * 1024
+	targetRSS10000KiB = 24 * 1024
+	targetReturnPc    = 10.0
+	// targetStateGrowth: bytes per event at the largest N over those at
+	// the smallest, at most (O(1) in N, with room for noise and for
+	// compactions that fall unevenly into the phases).
+	targetStateGrowth = 2.0
 
 	modeSequential = "sequential"
 	setupNone      = "none"
@@ -73,85 +141,184 @@ const (
 	setupMemqos    = "nri-memqos"
 )
 
+// The timed events, in the order of a churn step.
+const (
+	evCreate = iota
+	evUpdate
+	evStop
+	evRemove
+	numEvents
+)
+
 var (
+	eventNames     = [numEvents]string{"CreateContainer", "UpdateContainer", "StopContainer", "RemoveContainer"}
 	modeConcurrent = fmt.Sprintf("concurrent-%d", concurrency)
 	setups         = []string{setupNone, setupNoop, setupMemqos}
 	modes          = []string{modeSequential, modeConcurrent}
 	classes        = []string{"latency-sensitive", "burstable", "best-effort"}
 	// kubeletUnified is what kubelet may already have put in a container's
-	// unified map on cgroup v2.
+	// unified map on cgroup v2 (at creation and in a resize).
 	kubeletUnified = map[string]string{"cpu.weight": "79", "memory.oom.group": "1"}
 )
 
-// Result is the latency of the CreateContainer calls of one setup and mode,
-// as the runtime sees them (time spent in Adaptation.CreateContainer).
+// Result is the latency of one timed event of one setup and mode at one
+// live container count, as the runtime sees it (time spent in the
+// Adaptation's method).
 type Result struct {
+	// Live is the number of live containers N while the event was measured.
+	Live int `json:"live"`
+	// Mode is "sequential" (one caller) or "concurrent-64" (64 callers).
+	Mode string `json:"mode"`
 	// Setup is "none" (no plugin connected), "noop" (test/bench/noop) or
 	// "nri-memqos".
 	Setup string `json:"setup"`
-	// Mode is "sequential" (one caller) or "concurrent-64" (64 callers).
-	Mode string `json:"mode"`
-	// Round is the round of a single run (1-based); 0 in Report.Results,
-	// where each number is the median over the rounds of the per-round value.
+	// Event is "CreateContainer", "UpdateContainer", "StopContainer" or
+	// "RemoveContainer".
+	Event string `json:"event"`
+	// Round is the round of a single phase (1-based); 0 in Report.Results,
+	// where each figure is the median over the rounds of the per-round
+	// figure.
 	Round int `json:"round,omitempty"`
+	// Count is the number of calls measured (in Report.Results: over all
+	// rounds).
+	Count int `json:"count"`
 	// P50Ns, P99Ns and MeanNs are the median, 99th percentile (nearest rank)
-	// and mean latency of one CreateContainer call, in nanoseconds.
+	// and mean latency of one call, in nanoseconds.
 	P50Ns  int64 `json:"p50_ns"`
 	P99Ns  int64 `json:"p99_ns"`
 	MeanNs int64 `json:"mean_ns"`
-	// N is the number of calls measured per round.
-	N int `json:"n"`
 	// MaxNs is the slowest call (in Report.Results: of all rounds).
 	MaxNs int64 `json:"max_ns"`
-	// FirstMeanNs and LastMeanNs are the mean latency of the first and of
-	// the last 1000 containers of a run (by index): the cost with few and
-	// with nearly 10 000 containers alive.
-	FirstMeanNs int64 `json:"first_1000_mean_ns"`
-	LastMeanNs  int64 `json:"last_1000_mean_ns"`
-	// RemoveTotalNs is how long removing the N containers took (one caller,
-	// untimed by the headline numbers); RemoveP99Ns and RemoveMaxNs are the
-	// 99th percentile and the slowest of those RemoveContainer calls.
-	RemoveTotalNs int64 `json:"remove_total_ns,omitempty"`
-	RemoveP99Ns   int64 `json:"remove_p99_ns,omitempty"`
-	RemoveMaxNs   int64 `json:"remove_max_ns,omitempty"`
+	// Truncated: the phase stopped at BENCH_PHASE_BUDGET before it ran
+	// Report.Steps steps (in Report.Results: in at least one round).
+	Truncated bool `json:"truncated,omitempty"`
 }
 
-// RSSRun is nri-memqos' resident memory around one of its runs.
-type RSSRun struct {
-	Round int    `json:"round"`
-	Mode  string `json:"mode"`
-	// PeakKiB is VmRSS right after the run's 10 000 containers were created.
+// Ratio compares nri-memqos with the no-op plugin for one event, mode and N:
+// the median over the rounds of nri-memqos' figure over the median of the
+// no-op plugin's.
+type Ratio struct {
+	Live  int     `json:"live"`
+	Mode  string  `json:"mode"`
+	Event string  `json:"event"`
+	P50   float64 `json:"p50_ratio"`
+	P99   float64 `json:"p99_ratio"`
+}
+
+// RSSAt is a plugin's resident memory (VmRSS of /proc/<pid>/status) with
+// Live containers alive.
+type RSSAt struct {
+	Live int `json:"live"`
+	// AfterFillKiB is read right after the untimed fill to Live
+	// containers, before the first scrape of nri-memqos' /metrics with
+	// Live containers.
+	AfterFillKiB int64 `json:"after_fill_kib"`
+	// PeakKiB is the largest reading with Live containers: after the fill
+	// and after each of the plugin's churn chunks. For nri-memqos these
+	// include the effect of the scrapes of its /metrics (for the state
+	// counter, before and after each churn phase), which gather its
+	// per-container series.
 	PeakKiB int64 `json:"peak_kib"`
-	// RemovedKiB is VmRSS right after all of them were removed, SettledKiB
-	// the same after a further settle (2 s without events).
+}
+
+// PluginRSS is one plugin process's resident memory over the benchmark;
+// one process serves all the phases of its setup.
+type PluginRSS struct {
+	// Setup is "noop" or "nri-memqos".
+	Setup string `json:"setup"`
+	// StartKiB: after it synchronized with the runtime, before any
+	// container.
+	StartKiB int64 `json:"start_kib"`
+	// At: per live container count, ascending.
+	At []RSSAt `json:"at"`
+	// RemovedKiB: right after all containers were removed at the end;
+	// SettledKiB the same after a further settle (2 s without events).
 	RemovedKiB int64 `json:"removed_kib"`
 	SettledKiB int64 `json:"settled_kib"`
+	// ReturnedPct is SettledKiB relative to StartKiB, in percent
+	// (+10 is 10% above the start).
+	ReturnedPct float64 `json:"returned_pct"`
+	// HWMKiB is the kernel's high-water mark of RSS (VmHWM) at the end.
+	HWMKiB int64 `json:"hwm_kib"`
 }
 
-// RSS is nri-memqos' resident memory (VmRSS of /proc/<pid>/status) over the
-// whole benchmark; one process serves all its runs.
-type RSS struct {
-	// StartKiB: after it synchronized with the runtime, before any container.
-	StartKiB int64 `json:"rss_start_kib"`
-	// PeakKiB: the largest VmRSS read while 10 000 containers existed.
-	PeakKiB int64 `json:"rss_peak_kib"`
-	// AfterKiB: after the last run's containers were all removed and a
-	// settle of 2 s.
-	AfterKiB int64 `json:"rss_after_kib"`
-	// HWMKiB is the kernel's high-water mark of RSS (VmHWM) at the end.
-	HWMKiB int64 `json:"rss_hwm_kib"`
-	// Runs are the readings around every run.
-	Runs []RSSRun `json:"runs"`
+// StatePhase is what nri-memqos wrote to its state directory during one
+// phase: the change of its counter nri_memqos_state_bytes_written_total.
+type StatePhase struct {
+	Live int `json:"live"`
+	// Phase is "fill" (untimed creations up to Live), "sequential" or
+	// "concurrent-64" (a churn phase) or "drain" (the final removals).
+	Phase string `json:"phase"`
+	Round int    `json:"round,omitempty"`
+	// Steps counts the containers created (fill), the churn steps or the
+	// containers removed (drain); Events the NRI container events relayed
+	// to the plugin meanwhile (7 per churn step, 3 per container filled,
+	// 2 per container drained).
+	Steps  int `json:"steps"`
+	Events int `json:"events"`
+	// Bytes is the counter's increase; -1 when the plugin did not expose
+	// the counter.
+	Bytes int64 `json:"bytes"`
+	// ScrapeNs is how long the scrape after the phase took: the plugin
+	// gathers all its series (per container too), then serves the one
+	// family asked for.
+	ScrapeNs int64 `json:"scrape_ns"`
+}
+
+// StatePerN is the state-file cost of all churn phases at one N together
+// (all rounds and modes): the measure of "O(1) in N".
+type StatePerN struct {
+	Live   int   `json:"live"`
+	Events int   `json:"events"`
+	Bytes  int64 `json:"bytes"`
+	// BytesPerEvent is Bytes / Events; -1 when the counter is absent.
+	BytesPerEvent float64 `json:"bytes_per_event"`
+}
+
+// StateWrites is the state-directory write volume of nri-memqos.
+type StateWrites struct {
+	// Counter is the Prometheus counter read from the plugin's /metrics
+	// before and after every phase.
+	Counter string `json:"counter"`
+	// Available tells whether the plugin exposed it; when not, every
+	// Bytes and BytesPerEvent is -1.
+	Available bool         `json:"available"`
+	Phases    []StatePhase `json:"phases"`
+	PerN      []StatePerN  `json:"per_n"`
+}
+
+// Target is one target of the issue and what this run measured for it.
+type Target struct {
+	// Name says what is measured, e.g. "CreateContainer p99 / noop,
+	// sequential, 1000 live".
+	Name string `json:"name"`
+	// Value is the measured value, Limit the most the target allows, both
+	// in Unit ("ratio", "MiB", "%").
+	Value float64 `json:"value"`
+	Limit float64 `json:"limit"`
+	Unit  string  `json:"unit"`
+	// Status is "met", "missed" or "not measured" (the N was not run, or
+	// the plugin does not expose what is needed).
+	Status string `json:"status"`
 }
 
 // Report is the content of BENCH_OUT/hook.json.
 type Report struct {
-	Date       string `json:"date"`
-	GoVersion  string `json:"go_version"`
-	NumCPU     int    `json:"num_cpu"`
-	Rounds     int    `json:"rounds"`
-	Containers int    `json:"containers_per_run"`
-	PerPod     int    `json:"containers_per_pod"`
+	Date      string `json:"date"`
+	GoVersion string `json:"go_version"`
+	NumCPU    int    `json:"num_cpu"`
+	Rounds    int    `json:"rounds"`
+	// Sizes are the live container counts N, ascending.
+	Sizes []int `json:"sizes"`
+	// Steps is the number of churn steps per setup, round, N and mode
+	// (each step one event of each kind); PhaseBudgetNs caps the time of
+	// one such phase.
+	Steps         int   `json:"steps"`
+	PhaseBudgetNs int64 `json:"phase_budget_ns"`
+	Concurrency   int   `json:"concurrency"`
+	PerPod        int   `json:"containers_per_pod"`
+	// Events are the timed events, in the order of a churn step.
+	Events []string `json:"events"`
 	// RequestBytes is the pod request annotation every pod carries, sized so
 	// the latency-sensitive containers together stay under the default node
 	// protection cap (no cap warnings).
@@ -159,19 +326,19 @@ type Report struct {
 	TmpDir       string `json:"tmp_dir"`
 	// MemqosFlags are the extra flags of BENCH_MEMQOS_FLAGS, if any.
 	MemqosFlags string `json:"memqos_extra_flags,omitempty"`
-	// Results are the medians over the rounds, per setup and mode.
+	// Results are the medians over the rounds, per N, mode, setup and
+	// event.
 	Results []Result `json:"results"`
-	// Runs are the single runs, in the order they ran.
+	// Runs are the single phases' figures, in the order they ran.
 	Runs []Result `json:"runs"`
-	// P99RatioSequential and P99RatioConcurrent are p99(nri-memqos) /
-	// p99(noop); the P50 ratios likewise.
-	P99RatioSequential float64 `json:"p99_ratio_sequential"`
-	P99RatioConcurrent float64 `json:"p99_ratio_concurrent"`
-	P50RatioSequential float64 `json:"p50_ratio_sequential"`
-	P50RatioConcurrent float64 `json:"p50_ratio_concurrent"`
-	RSS                RSS     `json:"rss"`
-	// RSSReturned tells whether AfterKiB is within 10% of StartKiB.
-	RSSReturned bool `json:"rss_returned_within_10pct"`
+	// Ratios are nri-memqos over noop per N, mode and event.
+	Ratios []Ratio `json:"ratios"`
+	// RSS is the resident memory of the noop plugin and of nri-memqos.
+	RSS   []PluginRSS `json:"rss"`
+	State StateWrites `json:"state_writes"`
+	// Targets are the issue's targets, one per N, mode and event for the
+	// latencies.
+	Targets []Target `json:"targets"`
 	// PluginLogLines counts the lines nri-memqos logged (-log-level warn).
 	PluginLogLines int `json:"plugin_log_lines"`
 	// Reconnects counts, per setup, the plugin's synchronizations after its
@@ -179,6 +346,51 @@ type Report struct {
 	// request over NRI's 2 s plugin request timeout) and the numbers of that
 	// setup after it are not a plugin's.
 	Reconnects map[string]int `json:"plugin_reconnects"`
+	// DurationNs is how long the test took.
+	DurationNs int64 `json:"duration_ns"`
+}
+
+// knobs are the environment's settings (see the package comment).
+type knobs struct {
+	rounds, steps int
+	sizes         []int
+	budget        time.Duration
+}
+
+func readKnobs(t *testing.T) knobs {
+	t.Helper()
+	k := knobs{rounds: 3, steps: 2000, sizes: []int{100, 1000, 10000}, budget: 15 * time.Second}
+	positive := func(name string, dst *int) {
+		if v := os.Getenv(name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				t.Fatalf("%s=%q: want a positive integer", name, v)
+			}
+			*dst = n
+		}
+	}
+	positive("BENCH_ROUNDS", &k.rounds)
+	positive("BENCH_STEPS", &k.steps)
+	if v := os.Getenv("BENCH_SIZES"); v != "" {
+		k.sizes = nil
+		for _, f := range strings.Split(v, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < ctrsPerPod {
+				t.Fatalf("BENCH_SIZES=%q: want live container counts of at least %d, comma separated", v, ctrsPerPod)
+			}
+			k.sizes = append(k.sizes, n)
+		}
+		slices.Sort(k.sizes)
+		k.sizes = slices.Compact(k.sizes)
+	}
+	if v := os.Getenv("BENCH_PHASE_BUDGET"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			t.Fatalf("BENCH_PHASE_BUDGET=%q: want a positive duration", v)
+		}
+		k.budget = d
+	}
+	return k
 }
 
 func TestHookCost(t *testing.T) {
@@ -186,14 +398,7 @@ func TestHookCost(t *testing.T) {
 	if out == "" {
 		t.Skip("BENCH_OUT not set (make bench sets it)")
 	}
-	rounds := 2
-	if v := os.Getenv("BENCH_ROUNDS"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			t.Fatalf("BENCH_ROUNDS=%q: want a positive integer", v)
-		}
-		rounds = n
-	}
+	k := readKnobs(t)
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +415,7 @@ func TestHookCost(t *testing.T) {
 	}
 
 	// Everything the plugin touches lives on tmpfs: the fake cgroup tree,
-	// its state file, the sockets.
+	// its state directory, the sockets.
 	parent := ""
 	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
 		parent = "/dev/shm"
@@ -225,107 +430,252 @@ func TestHookCost(t *testing.T) {
 		}
 	})
 	cgRoot := filepath.Join(base, "cg")
+	// kubepods as kubelet makes it: with the memory controller's files
+	// (memory.current tells the plugin's probe where to look).
 	for _, l := range []string{"kubepods", "kubepods/burstable"} {
 		cgtest.ZeroProtection(t, filepath.Join(cgRoot, l))
+		for f, v := range map[string]string{"memory.current": "0", "memory.high": "max", "memory.swap.max": "max", "memory.oom.group": "0"} {
+			cgtest.Write(t, filepath.Join(cgRoot, l, f), v+"\n")
+		}
 	}
 	cfgPath := filepath.Join(base, "memqos.yaml")
 	writeConfig(t, cfgPath, cgRoot)
-	request := requestSize(t)
+	request := requestSize(t, k.sizes[len(k.sizes)-1])
+	metricsAddr := freeAddr(t)
 
 	// The adaptation logs through logrus' standard logger.
 	rtLog := logbuf.Capped(64 << 10)
 	logrus.SetOutput(rtLog)
 	logrus.SetLevel(logrus.WarnLevel)
 
+	b := &bench{cgRoot: cgRoot, request: request}
 	env := map[string]*setup{}
-	env[setupNone] = startSetup(t, base, setupNone, nil)
-	env[setupNoop] = startSetup(t, base, setupNoop, []string{noopBin, "-name", "noop", "-idx", "10"})
-	env[setupMemqos] = startSetup(t, base, setupMemqos, append([]string{memqosBin,
+	env[setupNone] = startSetup(t, b, base, setupNone, nil)
+	env[setupNoop] = startSetup(t, b, base, setupNoop, []string{noopBin, "-name", "noop", "-idx", "10"})
+	env[setupMemqos] = startSetup(t, b, base, setupMemqos, append([]string{memqosBin,
 		"-config", cfgPath, "-state-dir", filepath.Join(base, "state"),
-		"-metrics-address", "", "-log-level", "warn"}, strings.Fields(os.Getenv("BENCH_MEMQOS_FLAGS"))...))
-	memqos := env[setupMemqos]
+		"-metrics-address", metricsAddr, "-log-level", "warn"}, strings.Fields(os.Getenv("BENCH_MEMQOS_FLAGS"))...))
+	memqos, noop := env[setupMemqos], env[setupNoop]
 	rep := Report{
 		Date: time.Now().UTC().Format(time.RFC3339), GoVersion: runtime.Version(), NumCPU: runtime.NumCPU(),
-		Rounds: rounds, Containers: containersPerRun, PerPod: ctrsPerPod, RequestBytes: request, TmpDir: base,
-		MemqosFlags: os.Getenv("BENCH_MEMQOS_FLAGS"),
+		Rounds: k.rounds, Sizes: k.sizes, Steps: k.steps, PhaseBudgetNs: k.budget.Nanoseconds(),
+		Concurrency: concurrency, PerPod: ctrsPerPod, Events: eventNames[:],
+		RequestBytes: request, TmpDir: base, MemqosFlags: os.Getenv("BENCH_MEMQOS_FLAGS"),
 	}
-	rep.RSS.StartKiB = memqos.status(t, "VmRSS")
-	t.Logf("nri-memqos pid %d synchronized: VmRSS %d KiB", memqos.proc.Pid(), rep.RSS.StartKiB)
-
-	b := &bench{t: t, cgRoot: cgRoot, request: request}
-	for _, name := range setups {
-		w := b.build(name, "w", warmup)
-		env[name].create(t, w, 1)
-		env[name].remove(t, w)
+	rss := map[string]*PluginRSS{}
+	for _, s := range []*setup{noop, memqos} {
+		rss[s.name] = &PluginRSS{Setup: s.name, StartKiB: s.status(t, "VmRSS")}
+	}
+	t.Logf("nri-memqos pid %d synchronized: VmRSS %d KiB; noop VmRSS %d KiB; metrics on %s",
+		memqos.proc.Pid(), rss[setupMemqos].StartKiB, rss[setupNoop].StartKiB, metricsAddr)
+	counter := &stateCounterReader{t: t, addr: metricsAddr}
+	rep.State = StateWrites{Counter: stateCounter, Available: true}
+	// statePhase brackets fn with two reads of the state counter.
+	statePhase := func(live int, phase string, round int, fn func() (steps, events int)) {
+		before := counter.read()
+		steps, events := fn()
+		t0 := time.Now()
+		after := counter.read()
+		scrapeNs := time.Since(t0).Nanoseconds()
+		bytes := int64(-1)
+		if before >= 0 && after >= 0 {
+			bytes = after - before
+		} else {
+			rep.State.Available = false
+		}
+		rep.State.Phases = append(rep.State.Phases, StatePhase{Live: live, Phase: phase, Round: round, Steps: steps, Events: events, Bytes: bytes, ScrapeNs: scrapeNs})
 	}
 
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	runs := map[string][]Result{}
-	for r := 1; r <= rounds; r++ {
-		for m, mode := range modes {
-			conc := 1
-			if mode == modeConcurrent {
-				conc = concurrency
+	for ni, n := range k.sizes {
+		// Fill every setup to n, untimed.
+		for j := range setups {
+			s := env[setups[(j+ni)%len(setups)]]
+			t0 := time.Now()
+			fill := func() (int, int) {
+				added, err := s.fill(ctx, n)
+				if err != nil {
+					t.Fatalf("%s: filling to %d: %v", s.name, n, err)
+				}
+				// Before the state counter's scrape at n.
+				if r := rss[s.name]; r != nil {
+					kib := s.status(t, "VmRSS")
+					r.At = append(r.At, RSSAt{Live: n, AfterFillKiB: kib, PeakKiB: kib})
+				}
+				return added, added * eventsPerFill
 			}
-			// Rotate the order of the setups from run to run, so slow
-			// phases of this shared machine hit them alike.
-			for k := range setups {
-				name := setups[(k+r+m)%len(setups)]
-				s := env[name]
-				w := b.build(name, fmt.Sprintf("r%d%c", r, mode[0]), containersPerRun)
-				lat := s.create(t, w, conc)
-				var rr RSSRun
-				if s == memqos {
-					rr = RSSRun{Round: r, Mode: mode, PeakKiB: s.status(t, "VmRSS")}
-					b.checkTree(w, true)
+			if s == memqos {
+				statePhase(n, "fill", 0, fill)
+			} else {
+				fill()
+			}
+			t.Logf("%-10s filled to %d live containers in %v", s.name, n, time.Since(t0).Round(time.Millisecond))
+		}
+		b.checkTree(t, memqos)
+		if ni == 0 {
+			for _, name := range setups {
+				if _, err := env[name].churn(ctx, warmup, 1, time.Time{}, nil); err != nil {
+					t.Fatalf("%s: warmup: %v", name, err)
 				}
-				t0 := time.Now()
-				rlat := s.remove(t, w)
-				removed := time.Since(t0)
-				if s == memqos {
-					b.checkTree(w, false)
-					rr.RemovedKiB = s.status(t, "VmRSS")
-					time.Sleep(settle)
-					rr.SettledKiB = s.status(t, "VmRSS")
-					rep.RSS.Runs = append(rep.RSS.Runs, rr)
+			}
+		}
+
+		for r := 1; r <= k.rounds; r++ {
+			for m, mode := range modes {
+				conc := 1
+				if mode == modeConcurrent {
+					conc = concurrency
 				}
-				b.dropTree(w)
-				res := summarize(name, mode, lat)
-				res.Round, res.RemoveTotalNs = r, removed.Nanoseconds()
-				rs := summarize(name, mode, rlat)
-				res.RemoveP99Ns, res.RemoveMaxNs = rs.P99Ns, rs.MaxNs
-				runs[name+"/"+mode] = append(runs[name+"/"+mode], res)
-				rep.Runs = append(rep.Runs, res)
-				t.Logf("round %d %-13s %-10s p50 %9s p99 %9s mean %9s max %9s (first 1000 %s, last 1000 %s); removal %v (p99 %s, max %s)",
-					r, mode, name, us(res.P50Ns), us(res.P99Ns), us(res.MeanNs), us(res.MaxNs), us(res.FirstMeanNs), us(res.LastMeanNs),
-					removed.Round(time.Millisecond), us(res.RemoveP99Ns), us(res.RemoveMaxNs))
+				ph := map[string]*phase{}
+				for _, name := range setups {
+					ph[name] = &phase{}
+				}
+				statePhase(n, mode, r, func() (int, int) {
+					for c := 0; c*chunkSteps < k.steps; c++ {
+						// Rotate the order of the setups from chunk to
+						// chunk, so slow phases of this shared machine
+						// hit them alike.
+						for j := range setups {
+							s := env[setups[(j+c+r+m+ni)%len(setups)]]
+							p := ph[s.name]
+							left := min(chunkSteps, k.steps-c*chunkSteps)
+							if p.elapsed >= k.budget {
+								p.truncated = true
+								continue
+							}
+							t0 := time.Now()
+							done, err := s.churn(ctx, left, conc, t0.Add(k.budget-p.elapsed), &p.lat)
+							p.elapsed += time.Since(t0)
+							p.steps += done
+							if err != nil {
+								t.Fatalf("%s: round %d, %d live, %s: %v", s.name, r, n, mode, err)
+							}
+							if done < left {
+								p.truncated = true
+							}
+							if rr := rss[s.name]; rr != nil {
+								at := &rr.At[len(rr.At)-1]
+								at.PeakKiB = max(at.PeakKiB, s.status(t, "VmRSS"))
+							}
+						}
+					}
+					return ph[setupMemqos].steps, ph[setupMemqos].steps * eventsPerStep
+				})
+				b.checkTree(t, memqos)
+				var line strings.Builder
+				for _, name := range setups {
+					p := ph[name]
+					fmt.Fprintf(&line, "\n  %-10s %5d steps in %6v%s:", name, p.steps, p.elapsed.Round(time.Millisecond), map[bool]string{true: " (budget)"}[p.truncated])
+					for e := range numEvents {
+						res := summarize(p.lat.d[e])
+						res.Live, res.Mode, res.Setup, res.Event, res.Round, res.Truncated = n, mode, name, eventNames[e], r, p.truncated
+						key := resultKey(n, mode, name, eventNames[e])
+						runs[key] = append(runs[key], res)
+						rep.Runs = append(rep.Runs, res)
+						fmt.Fprintf(&line, " %s p50 %s p99 %s;", strings.TrimSuffix(eventNames[e], "Container"), us(res.P50Ns), us(res.P99Ns))
+					}
+				}
+				t.Logf("round %d, %d live, %s:%s", r, n, mode, line.String())
 			}
 		}
 	}
 
-	for _, mode := range modes {
-		for _, name := range setups {
-			rep.Results = append(rep.Results, medianOf(name, mode, runs[name+"/"+mode]))
+	// Drain every setup, untimed.
+	maxN := k.sizes[len(k.sizes)-1]
+	for _, name := range setups {
+		s := env[name]
+		t0 := time.Now()
+		drain := func() (int, int) {
+			removed, err := s.drain(ctx)
+			if err != nil {
+				t.Fatalf("%s: removing the last containers: %v", s.name, err)
+			}
+			return removed, removed * eventsPerDrain
+		}
+		if s == memqos {
+			statePhase(maxN, "drain", 0, drain)
+		} else {
+			drain()
+		}
+		if r := rss[name]; r != nil {
+			r.RemovedKiB = s.status(t, "VmRSS")
+		}
+		t.Logf("%-10s drained in %v", name, time.Since(t0).Round(time.Millisecond))
+	}
+	b.checkTree(t, memqos)
+	if fs, _ := os.ReadDir(filepath.Join(cgRoot, "kubepods", "burstable")); len(fs) > 2 {
+		t.Errorf("kubepods/burstable holds %d entries after the drain: pod directories left behind", len(fs))
+	}
+	time.Sleep(settle)
+	for _, s := range []*setup{noop, memqos} {
+		r := rss[s.name]
+		r.SettledKiB = s.status(t, "VmRSS")
+		r.HWMKiB = s.status(t, "VmHWM")
+		r.ReturnedPct = math.Round(1000*(float64(r.SettledKiB)/float64(r.StartKiB)-1)) / 10
+		rep.RSS = append(rep.RSS, *r)
+	}
+
+	// Medians, ratios, targets.
+	for _, n := range k.sizes {
+		for _, mode := range modes {
+			for _, name := range setups {
+				for _, ev := range eventNames {
+					rep.Results = append(rep.Results, medianOf(runs[resultKey(n, mode, name, ev)]))
+				}
+			}
 		}
 	}
-	get := func(name, mode string) Result {
+	get := func(n int, mode, name, ev string) Result {
 		for _, r := range rep.Results {
-			if r.Setup == name && r.Mode == mode {
+			if r.Live == n && r.Mode == mode && r.Setup == name && r.Event == ev {
 				return r
 			}
 		}
 		return Result{}
 	}
-	ratio := func(a, b int64) float64 { return math.Round(float64(a)/float64(b)*1000) / 1000 }
-	rep.P99RatioSequential = ratio(get(setupMemqos, modeSequential).P99Ns, get(setupNoop, modeSequential).P99Ns)
-	rep.P99RatioConcurrent = ratio(get(setupMemqos, modeConcurrent).P99Ns, get(setupNoop, modeConcurrent).P99Ns)
-	rep.P50RatioSequential = ratio(get(setupMemqos, modeSequential).P50Ns, get(setupNoop, modeSequential).P50Ns)
-	rep.P50RatioConcurrent = ratio(get(setupMemqos, modeConcurrent).P50Ns, get(setupNoop, modeConcurrent).P50Ns)
-	for _, rr := range rep.RSS.Runs {
-		rep.RSS.PeakKiB = max(rep.RSS.PeakKiB, rr.PeakKiB)
-		rep.RSS.AfterKiB = rr.SettledKiB
+	ratio := func(a, b int64) float64 {
+		if b == 0 {
+			return 0
+		}
+		return math.Round(float64(a)/float64(b)*1000) / 1000
 	}
-	rep.RSS.HWMKiB = memqos.status(t, "VmHWM")
-	rep.RSSReturned = float64(rep.RSS.AfterKiB) <= float64(rep.RSS.StartKiB)*(1+targetReturnPc/100)
+	for _, n := range k.sizes {
+		for _, mode := range modes {
+			for _, ev := range eventNames {
+				mq, no := get(n, mode, setupMemqos, ev), get(n, mode, setupNoop, ev)
+				rt := Ratio{Live: n, Mode: mode, Event: ev, P50: ratio(mq.P50Ns, no.P50Ns), P99: ratio(mq.P99Ns, no.P99Ns)}
+				rep.Ratios = append(rep.Ratios, rt)
+				rep.Targets = append(rep.Targets, target(fmt.Sprintf("%s p99 / noop, %s, %d live", ev, mode, n), rt.P99, targetP99Ratio, "ratio"))
+				if ev == eventNames[evCreate] {
+					rep.Targets = append(rep.Targets, target(fmt.Sprintf("%s p50 / noop, %s, %d live", ev, mode, n), rt.P50, targetP50Ratio, "ratio"))
+				}
+			}
+		}
+	}
+	mq := rss[setupMemqos]
+	for _, want := range []struct {
+		live     int
+		limitKiB int64
+	}{{1000, targetRSS1000KiB}, {10000, targetRSS10000KiB}} {
+		name := fmt.Sprintf("nri-memqos RSS with %d live containers", want.live)
+		tg := Target{Name: name, Limit: float64(want.limitKiB) / 1024, Unit: "MiB", Status: "not measured"}
+		for _, at := range mq.At {
+			if at.Live == want.live {
+				tg = target(name, math.Round(float64(at.PeakKiB)/1024*10)/10, float64(want.limitKiB)/1024, "MiB")
+			}
+		}
+		rep.Targets = append(rep.Targets, tg)
+	}
+	rep.Targets = append(rep.Targets, target("nri-memqos RSS after all containers were removed, over the start", mq.ReturnedPct, targetReturnPc, "%"))
+	rep.State.PerN = statePerN(rep.State.Phases, k.sizes)
+	growth := Target{Name: "state bytes per event at the largest N / at the smallest N", Limit: targetStateGrowth, Unit: "ratio", Status: "not measured"}
+	if first, last := rep.State.PerN[0], rep.State.PerN[len(rep.State.PerN)-1]; len(k.sizes) > 1 && first.BytesPerEvent > 0 && last.BytesPerEvent >= 0 {
+		growth = target(growth.Name, math.Round(last.BytesPerEvent/first.BytesPerEvent*1000)/1000, targetStateGrowth, "ratio")
+	}
+	rep.Targets = append(rep.Targets, growth)
+
 	rep.PluginLogLines = memqos.log.Lines()
 	rep.Reconnects = map[string]int{}
 	for _, name := range setups {
@@ -334,6 +684,7 @@ func TestHookCost(t *testing.T) {
 			rep.Reconnects[name] = max(0, env[name].rt.Syncs()-1)
 		}
 	}
+	rep.DurationNs = time.Since(began).Nanoseconds()
 
 	data, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
@@ -343,33 +694,7 @@ func TestHookCost(t *testing.T) {
 	if err := os.WriteFile(file, append(data, '\n'), 0o644); err != nil {
 		t.Fatal(err)
 	}
-
-	var sb strings.Builder
-	fmt.Fprintf(&sb, "hook cost: %d CreateContainer calls per setup and mode, %d rounds (medians of per-round values), %d CPUs, request %d Mi\n",
-		containersPerRun, rounds, rep.NumCPU, request/mi)
-	fmt.Fprintf(&sb, "  %-13s %-10s %11s %11s %11s %11s %11s %11s\n", "mode", "setup", "p50", "p99", "mean", "max", "first1000", "last1000")
-	for _, r := range rep.Results {
-		fmt.Fprintf(&sb, "  %-13s %-10s %11s %11s %11s %11s %11s %11s\n", r.Mode, r.Setup,
-			us(r.P50Ns), us(r.P99Ns), us(r.MeanNs), us(r.MaxNs), us(r.FirstMeanNs), us(r.LastMeanNs))
-	}
-	fmt.Fprintf(&sb, "  p99(nri-memqos)/p99(noop): sequential %.3f, %s %.3f (target <= %.2f: %s, %s)\n",
-		rep.P99RatioSequential, modeConcurrent, rep.P99RatioConcurrent, targetRatio,
-		verdict(rep.P99RatioSequential <= targetRatio), verdict(rep.P99RatioConcurrent <= targetRatio))
-	fmt.Fprintf(&sb, "  p50(nri-memqos)/p50(noop): sequential %.3f, %s %.3f\n",
-		rep.P50RatioSequential, modeConcurrent, rep.P50RatioConcurrent)
-	fmt.Fprintf(&sb, "  nri-memqos RSS: start %d KiB, peak with %d containers %d KiB (target <= %d KiB: %s), after removal and %v settle %d KiB (%+.1f%% of start; within %.0f%%: %s), VmHWM %d KiB\n",
-		rep.RSS.StartKiB, containersPerRun, rep.RSS.PeakKiB, targetPeakKiB, verdict(rep.RSS.PeakKiB <= targetPeakKiB),
-		settle, rep.RSS.AfterKiB, 100*(float64(rep.RSS.AfterKiB)/float64(rep.RSS.StartKiB)-1), targetReturnPc,
-		verdict(rep.RSSReturned), rep.RSS.HWMKiB)
-	for _, rr := range rep.RSS.Runs {
-		fmt.Fprintf(&sb, "    round %d %-13s peak %d KiB, removed %d KiB, settled %d KiB\n", rr.Round, rr.Mode, rr.PeakKiB, rr.RemovedKiB, rr.SettledKiB)
-	}
-	fmt.Fprintf(&sb, "  nri-memqos logged %d lines at -log-level warn", rep.PluginLogLines)
-	if head := memqos.log.String(); head != "" {
-		fmt.Fprintf(&sb, "; first:\n%s", indent(firstLines(head, 5)))
-	}
-	fmt.Fprintf(&sb, "\n  wrote %s in %v", file, time.Since(began).Round(time.Second))
-	t.Log(sb.String())
+	t.Log(summary(&rep, memqos.log, file))
 	for _, name := range setups {
 		if n := rep.Reconnects[name]; n > 0 {
 			t.Errorf("%s: the runtime dropped the plugin %d time(s) (see the runtime log): its numbers after that are not a plugin's", name, n)
@@ -380,11 +705,128 @@ func TestHookCost(t *testing.T) {
 	}
 }
 
-func verdict(ok bool) string {
-	if ok {
-		return "met"
+// summary is the test's closing log: the medians per N, the targets, the
+// memory and state figures.
+func summary(rep *Report, pluginLog *logbuf.Buffer, file string) string {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "hook cost: churn at %v live containers, %d steps per setup, round, N and mode, %d rounds (medians of per-round values), %d CPUs, request %d Mi\n",
+		rep.Sizes, rep.Steps, rep.Rounds, rep.NumCPU, rep.RequestBytes/mi)
+	for _, n := range rep.Sizes {
+		fmt.Fprintf(&sb, "  %d live:\n  %-13s %-16s", n, "mode", "event")
+		for _, name := range setups {
+			fmt.Fprintf(&sb, " %21s", name+" p50/p99")
+		}
+		fmt.Fprintf(&sb, " %13s\n", "ratio p50/p99")
+		for _, mode := range modes {
+			for _, ev := range eventNames {
+				fmt.Fprintf(&sb, "  %-13s %-16s", mode, ev)
+				for _, name := range setups {
+					for _, r := range rep.Results {
+						if r.Live == n && r.Mode == mode && r.Setup == name && r.Event == ev {
+							fmt.Fprintf(&sb, " %10s/%10s", us(r.P50Ns), us(r.P99Ns))
+						}
+					}
+				}
+				for _, r := range rep.Ratios {
+					if r.Live == n && r.Mode == mode && r.Event == ev {
+						fmt.Fprintf(&sb, " %6.3f/%6.3f", r.P50, r.P99)
+					}
+				}
+				sb.WriteString("\n")
+			}
+		}
 	}
-	return "MISSED"
+	for _, r := range rep.RSS {
+		fmt.Fprintf(&sb, "  %s RSS: start %d KiB;", r.Setup, r.StartKiB)
+		for _, at := range r.At {
+			fmt.Fprintf(&sb, " %d live: %d KiB (after fill %d);", at.Live, at.PeakKiB, at.AfterFillKiB)
+		}
+		fmt.Fprintf(&sb, " removed %d KiB, after %v %d KiB (%+.1f%%), VmHWM %d KiB\n", r.RemovedKiB, settle, r.SettledKiB, r.ReturnedPct, r.HWMKiB)
+	}
+	if rep.State.Available {
+		fmt.Fprintf(&sb, "  nri-memqos state bytes written per event (churn):")
+		for _, p := range rep.State.PerN {
+			fmt.Fprintf(&sb, " %d live: %.0f;", p.Live, p.BytesPerEvent)
+		}
+		for _, p := range rep.State.Phases {
+			if p.Phase == "fill" || p.Phase == "drain" {
+				fmt.Fprintf(&sb, " %s to/from %d: %.0f;", p.Phase, p.Live, float64(p.Bytes)/float64(max(p.Events, 1)))
+			}
+		}
+		sb.WriteString("\n")
+	}
+	if len(rep.State.Phases) > 0 {
+		fmt.Fprintf(&sb, "  scrape of nri-memqos' /metrics, slowest:")
+		for _, n := range rep.Sizes {
+			var slowest int64
+			for _, p := range rep.State.Phases {
+				if p.Live == n {
+					slowest = max(slowest, p.ScrapeNs)
+				}
+			}
+			fmt.Fprintf(&sb, " %d live %v;", n, time.Duration(slowest).Round(time.Millisecond))
+		}
+		sb.WriteString("\n")
+	} else {
+		fmt.Fprintf(&sb, "  nri-memqos state bytes per event: not measured, the plugin's /metrics has no %s (recorded as -1)\n", stateCounter)
+	}
+	met := 0
+	for _, tg := range rep.Targets {
+		if tg.Status == "met" {
+			met++
+		}
+	}
+	fmt.Fprintf(&sb, "  targets: %d of %d met\n", met, len(rep.Targets))
+	for _, tg := range rep.Targets {
+		if tg.Status == "not measured" {
+			fmt.Fprintf(&sb, "    %-12s %s (target <= %g %s)\n", tg.Status, tg.Name, tg.Limit, tg.Unit)
+			continue
+		}
+		fmt.Fprintf(&sb, "    %-12s %s: %g %s (target <= %g)\n", tg.Status, tg.Name, tg.Value, tg.Unit, tg.Limit)
+	}
+	fmt.Fprintf(&sb, "  nri-memqos logged %d lines at -log-level warn", rep.PluginLogLines)
+	if head := pluginLog.String(); head != "" {
+		fmt.Fprintf(&sb, "; first:\n%s", indent(firstLines(head, 5)))
+	}
+	fmt.Fprintf(&sb, "\n  wrote %s in %v", file, time.Duration(rep.DurationNs).Round(time.Second))
+	return sb.String()
+}
+
+func target(name string, value, limit float64, unit string) Target {
+	status := "missed"
+	if value <= limit {
+		status = "met"
+	}
+	return Target{Name: name, Value: value, Limit: limit, Unit: unit, Status: status}
+}
+
+// statePerN sums the churn phases per N.
+func statePerN(phases []StatePhase, sizes []int) []StatePerN {
+	var out []StatePerN
+	for _, n := range sizes {
+		s := StatePerN{Live: n}
+		for _, p := range phases {
+			if p.Live != n || p.Phase == "fill" || p.Phase == "drain" {
+				continue
+			}
+			s.Events += p.Events
+			if p.Bytes < 0 || s.Bytes < 0 {
+				s.Bytes = -1
+			} else {
+				s.Bytes += p.Bytes
+			}
+		}
+		s.BytesPerEvent = -1
+		if s.Bytes >= 0 && s.Events > 0 {
+			s.BytesPerEvent = math.Round(float64(s.Bytes)/float64(s.Events)*10) / 10
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func resultKey(n int, mode, setup, event string) string {
+	return fmt.Sprintf("%d/%s/%s/%s", n, mode, setup, event)
 }
 
 func us(ns int64) string { return fmt.Sprintf("%.1fµs", float64(ns)/1e3) }
@@ -422,13 +864,14 @@ func writeConfig(t *testing.T, path, cgRoot string) {
 }
 
 // requestSize is the request annotation of every pod: at most 256Mi, and
-// small enough that the latency-sensitive containers of one run (their
-// memory.min) stay under the default node protection cap, 0.75 of MemTotal,
-// with 10% to spare: a benchmark of the common path, not of the cap warning.
-func requestSize(t *testing.T) int64 {
+// small enough that the latency-sensitive containers alive at the largest N
+// (their memory.min; up to N+64 containers live while 64 callers churn)
+// stay under the default node protection cap, 0.75 of MemTotal, with 10% to
+// spare: a benchmark of the common path, not of the cap warning.
+func requestSize(t *testing.T, maxLive int) int64 {
 	t.Helper()
 	memTotal := cgtest.Meminfo(t, "MemTotal")
-	pods := containersPerRun / ctrsPerPod
+	pods := (maxLive+concurrency)/ctrsPerPod + 2
 	ls := int64((pods+len(classes)-1)/len(classes)) * ctrsPerPod
 	req := int64(0.75*0.9*float64(memTotal)) / ls
 	req = min(req-req%mi, 256*mi)
@@ -438,15 +881,117 @@ func requestSize(t *testing.T) int64 {
 	return req
 }
 
+// freeAddr returns a 127.0.0.1 address with a port nobody listens on (for
+// nri-memqos' metrics).
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}
+
+// stateCounterReader reads nri_memqos_state_bytes_written_total from the
+// plugin's /metrics. When the plugin does not expose it, read returns -1
+// and the first such read says so in the log.
+type stateCounterReader struct {
+	t      *testing.T
+	addr   string
+	warned bool
+	// read1 is set by the first read, which waits for the listener.
+	read1 bool
+}
+
+func (r *stateCounterReader) read() int64 {
+	wait := time.Duration(0)
+	if !r.read1 {
+		wait, r.read1 = 3*time.Second, true
+	}
+	v, err := scrape(r.addr, stateCounter, wait)
+	if err != nil {
+		if !r.warned {
+			r.t.Logf("state bytes per event are not measured (recorded as -1): %v", err)
+			r.warned = true
+		}
+		return -1
+	}
+	return v
+}
+
+var errAbsent = errors.New("counter absent")
+
+// scrape returns the sum over the series of a counter in the Prometheus
+// text exposition at http://addr/metrics, asking the server for that
+// family only (name[]); it waits up to wait for the listener to come up.
+func scrape(addr, name string, wait time.Duration) (int64, error) {
+	client := &http.Client{Timeout: 30 * time.Second}
+	u := "http://" + addr + "/metrics?" + url.Values{"name[]": {name}}.Encode()
+	var (
+		rsp *http.Response
+		err error
+	)
+	for deadline := time.Now().Add(wait); ; time.Sleep(100 * time.Millisecond) {
+		if rsp, err = client.Get(u); err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil {
+		return 0, fmt.Errorf("scraping nri-memqos: %w", err)
+	}
+	defer rsp.Body.Close()
+	if rsp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("scraping nri-memqos: %s", rsp.Status)
+	}
+	sc := bufio.NewScanner(rsp.Body)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	var (
+		sum   float64
+		found bool
+	)
+	for sc.Scan() {
+		line := sc.Text()
+		rest, ok := strings.CutPrefix(line, name)
+		if !ok || rest == "" || (rest[0] != ' ' && rest[0] != '{') {
+			continue
+		}
+		if i := strings.LastIndexByte(rest, '}'); i >= 0 {
+			rest = rest[i+1:]
+		}
+		f := strings.Fields(rest)
+		if len(f) == 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(f[0], 64)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %q: %w", name, line, err)
+		}
+		sum, found = sum+v, true
+	}
+	if err := sc.Err(); err != nil {
+		return 0, fmt.Errorf("scraping nri-memqos: %w", err)
+	}
+	if !found {
+		return 0, fmt.Errorf("nri-memqos' /metrics has no %s: %w", name, errAbsent)
+	}
+	return int64(sum), nil
+}
+
 // setup is one adaptation (its own socket), the runtime's pods and
-// containers it hands plugins when they synchronize, and the plugin
-// connected to it.
+// containers it hands plugins when they synchronize, the plugin connected
+// to it and the benchmark's live containers on it.
 type setup struct {
 	name  string
+	b     *bench
 	rt    *nritest.Runtime
 	store *nritest.Store
 	proc  *proc.Process // nil: no plugin
 	log   *logbuf.Buffer
+	pop   population
 }
 
 // status reads a "kB" field of the plugin's /proc/<pid>/status.
@@ -455,13 +1000,15 @@ func (s *setup) status(t *testing.T, field string) int64 {
 	return cgtest.KiB(t, fmt.Sprintf("/proc/%d/status", s.proc.Pid()), field)
 }
 
-func startSetup(t *testing.T, base, name string, argv []string) *setup {
+func startSetup(t *testing.T, b *bench, base, name string, argv []string) *setup {
 	t.Helper()
 	paths, err := nritest.Layout(filepath.Join(base, name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &setup{name: name, store: nritest.NewStore()}
+	s := &setup{name: name, b: b, store: nritest.NewStore()}
+	s.pop.tag = len(b.setups)
+	b.setups = append(b.setups, s)
 	// Start() synchronizes once for pre-registered plugins (there are
 	// none); every later synchronization is an external plugin's, with the
 	// pods and containers that exist (reconnections included).
@@ -501,189 +1048,400 @@ func startSetup(t *testing.T, base, name string, argv []string) *setup {
 	return s
 }
 
-// bench builds the pods and containers of runs and their cgroup tree.
+// bench holds what the setups share: the fake cgroup tree and the request.
 type bench struct {
-	t       *testing.T
 	cgRoot  string
 	request int64
-	seq     int
+	setups  []*setup
 }
 
-// workload is the pods and containers of one run.
-type workload struct {
-	setup string
-	pods  []*api.PodSandbox
-	reqs  []*adaptation.CreateContainerRequest
-	// dirs are the pod cgroup directories laid out for nri-memqos.
-	dirs []string
-	// ls counts the latency-sensitive containers.
-	ls int
+// checkTree checks that the ancestor writes happened: kubepods/memory.min
+// comes to hold the memory.min sum of nri-memqos' live latency-sensitive
+// containers. The plugin writes ancestors from a goroutine of its own after
+// the events (StartContainer waits for them, a removal does not): the check
+// waits up to 5 s. Call it only while no event is in flight.
+func (b *bench) checkTree(t *testing.T, s *setup) {
+	t.Helper()
+	ls := s.pop.lsLive.Load()
+	want := strconv.FormatInt(ls*b.request, 10)
+	path := filepath.Join(b.cgRoot, "kubepods", "memory.min")
+	var got string
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got = strings.TrimSpace(string(data)); got == want || time.Now().After(deadline) {
+			break
+		}
+	}
+	if got != want {
+		t.Errorf("kubepods/memory.min = %s 5 s on, want %s (%d live latency-sensitive containers)", got, want, ls)
+	}
 }
 
-// build returns n containers in n/ctrsPerPod pods whose classes rotate
-// latency-sensitive, burstable, best-effort, all with the request
-// annotation, in kubelet's cgroupfs layout (kubepods/burstable/pod<uid>).
-// For nri-memqos it lays out the pods' cgroup directories.
-func (b *bench) build(setup, tag string, n int) *workload {
-	b.seq++
-	w := &workload{setup: setup}
-	for i := range n / ctrsPerPod {
-		uid := fmt.Sprintf("%08x-0000-4000-8000-%012x", b.seq, i)
+// pod is one pod of the benchmark; its containers come and go in churn
+// order.
+type pod struct {
+	sb *api.PodSandbox
+	// dir is its cgroup directory (nri-memqos only).
+	dir string
+	ls  bool
+	// left counts its containers not removed yet.
+	left atomic.Int32
+}
+
+// ctr is one container and its pod.
+type ctr struct {
+	pod *pod
+	c   *api.Container
+}
+
+// population is a setup's live containers, oldest first, and the pods they
+// belong to.
+type population struct {
+	tag int // distinguishes the setups' pod UIDs
+
+	// mu guards the queue of live containers.
+	mu   sync.Mutex
+	q    []*ctr
+	head int
+
+	// allocMu guards the pods and the allocation of new containers.
+	allocMu sync.Mutex
+	pods    map[*pod]bool // pods whose containers are not all removed
+	cur     *pod          // the pod being filled
+	inCur   int
+	nPods   int
+	nCtrs   int
+
+	// lsLive counts the live (created, not stopped) latency-sensitive
+	// containers.
+	lsLive atomic.Int64
+}
+
+func (p *population) len() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.q) - p.head
+}
+
+func (p *population) push(c *ctr) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.q = append(p.q, c)
+}
+
+// pop takes the oldest live container; nil when there is none.
+func (p *population) pop() *ctr {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.head == len(p.q) {
+		return nil
+	}
+	c := p.q[p.head]
+	p.q[p.head] = nil
+	p.head++
+	if p.head > 4096 && p.head*2 > len(p.q) {
+		p.q = slices.Clone(p.q[p.head:])
+		p.head = 0
+	}
+	return c
+}
+
+// alloc returns a new container, in the pod being filled or, when that one
+// is full, in a new pod: RunPodSandbox is relayed for it (and for
+// nri-memqos its cgroup directory laid out) before any of its containers is
+// created. Pods' classes rotate latency-sensitive, burstable, best-effort;
+// every pod carries the request annotation and has kubelet's cgroupfs
+// layout (kubepods/burstable/pod<uid>).
+func (s *setup) alloc(ctx context.Context) (*ctr, error) {
+	p := &s.pop
+	p.allocMu.Lock()
+	defer p.allocMu.Unlock()
+	if p.cur == nil || p.inCur == ctrsPerPod {
+		i := p.nPods
+		uid := fmt.Sprintf("%08x-0000-4000-8000-%012x", p.tag, i)
 		class := classes[i%len(classes)]
 		parent := "/kubepods/burstable/pod" + uid
-		w.pods = append(w.pods, &api.PodSandbox{
-			Id:          fmt.Sprintf("sandbox-%s-%d", tag, i),
-			Name:        fmt.Sprintf("app-%s-%d", tag, i),
+		np := &pod{sb: &api.PodSandbox{
+			Id:          fmt.Sprintf("sandbox-%s-%d", s.name, i),
+			Name:        fmt.Sprintf("app-%d", i),
 			Uid:         uid,
 			Namespace:   "bench",
 			Labels:      map[string]string{labelClass: class, "app": "bench"},
-			Annotations: map[string]string{annRequest: strconv.FormatInt(b.request, 10)},
+			Annotations: map[string]string{annRequest: strconv.FormatInt(s.b.request, 10)},
 			Linux:       &api.LinuxPodSandbox{CgroupParent: parent},
-		})
-		if setup == setupMemqos {
-			dir := filepath.Join(b.cgRoot, parent)
-			cgtest.ZeroProtection(b.t, dir)
-			w.dirs = append(w.dirs, dir)
+		}, ls: class == "latency-sensitive"}
+		np.left.Store(ctrsPerPod)
+		if s.name == setupMemqos {
+			np.dir = filepath.Join(s.b.cgRoot, parent)
+			if err := zeroProtection(np.dir); err != nil {
+				return nil, err
+			}
 		}
+		if err := s.rt.RunPod(ctx, np.sb); err != nil {
+			return nil, fmt.Errorf("RunPodSandbox %s: %w", np.sb.Name, err)
+		}
+		if p.pods == nil {
+			p.pods = map[*pod]bool{}
+		}
+		p.pods[np] = true
+		p.cur, p.inCur = np, 0
+		p.nPods++
 	}
-	for i := range n {
-		pod := w.pods[i/ctrsPerPod]
-		if pod.Labels[labelClass] == "latency-sensitive" {
-			w.ls++
-		}
-		id := fmt.Sprintf("%s-%s-%05d", setup, tag, i)
-		w.reqs = append(w.reqs, &adaptation.CreateContainerRequest{
-			Pod: pod,
-			Container: &api.Container{
-				Id:           id,
-				PodSandboxId: pod.Id,
-				Name:         fmt.Sprintf("c%d", i%ctrsPerPod),
-				State:        api.ContainerState_CONTAINER_UNKNOWN,
-				Labels:       map[string]string{"io.kubernetes.container.name": fmt.Sprintf("c%d", i%ctrsPerPod)},
-				Linux: &api.LinuxContainer{
-					CgroupsPath: pod.Linux.CgroupParent + "/" + id,
-					Resources: &api.LinuxResources{
-						Memory:  &api.LinuxMemory{Limit: api.Int64(limit)},
-						Unified: maps.Clone(kubeletUnified),
-					},
-				},
+	pd := p.cur
+	name := fmt.Sprintf("c%d", p.inCur)
+	id := fmt.Sprintf("%s-%07d", s.name, p.nCtrs)
+	p.inCur++
+	p.nCtrs++
+	return &ctr{pod: pd, c: &api.Container{
+		Id:           id,
+		PodSandboxId: pd.sb.Id,
+		Name:         name,
+		State:        api.ContainerState_CONTAINER_UNKNOWN,
+		Labels:       map[string]string{"io.kubernetes.container.name": name},
+		Linux: &api.LinuxContainer{
+			CgroupsPath: pd.sb.Linux.CgroupParent + "/" + id,
+			Resources: &api.LinuxResources{
+				Memory:  &api.LinuxMemory{Limit: api.Int64(limit)},
+				Unified: maps.Clone(kubeletUnified),
 			},
-		})
-	}
-	return w
+		},
+	}}, nil
 }
 
-// checkTree checks that the ancestor writes happened: with the run's
-// containers alive, kubepods/memory.min holds their memory.min sum; after
-// the removals, 0 again.
-func (b *bench) checkTree(w *workload, alive bool) {
-	b.t.Helper()
-	want := "0"
-	if alive {
-		want = strconv.FormatInt(int64(w.ls)*b.request, 10)
+// zeroProtection is cgtest.ZeroProtection for the callers' goroutines:
+// memory.min and memory.low of a fresh cgroup, "0\n".
+func zeroProtection(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
 	}
-	if s := cgtest.Read(b.t, b.cgRoot, "kubepods", "memory.min"); s != want {
-		b.t.Errorf("kubepods/memory.min = %s, want %s (alive %v)", s, want, alive)
-	}
-}
-
-func (b *bench) dropTree(w *workload) {
-	b.t.Helper()
-	for _, d := range w.dirs {
-		if err := os.RemoveAll(d); err != nil {
-			b.t.Error(err)
+	for _, f := range []string{"memory.min", "memory.low"} {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte("0\n"), 0o644); err != nil {
+			return err
 		}
 	}
+	return nil
 }
 
-// create runs RunPodSandbox for every pod (untimed), then CreateContainer for
-// every container from conc callers, and returns each call's latency.
-func (s *setup) create(t *testing.T, w *workload, conc int) []time.Duration {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	for _, pod := range w.pods {
-		if err := s.rt.RunPod(ctx, pod); err != nil {
-			t.Fatalf("%s: RunPodSandbox %s: %v", s.name, pod.Name, err)
+// lats are the latencies of the timed events; nil *lats records nothing.
+type lats struct{ d [numEvents][]time.Duration }
+
+func (l *lats) add(ev int, d time.Duration) {
+	if l != nil {
+		l.d[ev] = append(l.d[ev], d)
+	}
+}
+
+func (l *lats) merge(o *lats) {
+	for e := range numEvents {
+		l.d[e] = append(l.d[e], o.d[e]...)
+	}
+}
+
+// phase is one setup's churn at one round, N and mode, over its chunks.
+type phase struct {
+	lat       lats
+	steps     int
+	elapsed   time.Duration
+	truncated bool
+}
+
+// create creates a new container (CreateContainer, timed into l), then
+// relays PostCreateContainer and StartContainer and makes it the newest
+// live container.
+func (s *setup) create(ctx context.Context, l *lats) error {
+	x, err := s.alloc(ctx)
+	if err != nil {
+		return err
+	}
+	req := &adaptation.CreateContainerRequest{Pod: x.pod.sb, Container: x.c}
+	t0 := time.Now()
+	rsp, err := s.rt.CreateContainer(ctx, req)
+	l.add(evCreate, time.Since(t0))
+	if err == nil && s.name == setupMemqos && len(rsp.GetAdjust().GetLinux().GetResources().GetUnified()) == 0 {
+		err = fmt.Errorf("no unified values in the adjustment: %v", rsp.GetAdjust())
+	}
+	if err != nil {
+		return fmt.Errorf("CreateContainer %s: %w", x.c.Id, err)
+	}
+	// The runtime's view of the container: the adjustment applied.
+	nritest.Adjust(x.c, rsp.GetAdjust())
+	s.store.AddCreated(x.c)
+	if x.pod.ls {
+		s.pop.lsLive.Add(1)
+	}
+	if err := s.rt.PostCreateContainer(ctx, &adaptation.PostCreateContainerRequest{Pod: x.pod.sb, Container: x.c}); err != nil {
+		return fmt.Errorf("PostCreateContainer %s: %w", x.c.Id, err)
+	}
+	if err := s.rt.StartContainer(ctx, &adaptation.StartContainerRequest{Pod: x.pod.sb, Container: x.c}); err != nil {
+		return fmt.Errorf("StartContainer %s: %w", x.c.Id, err)
+	}
+	s.store.SetState(x.c.Id, api.ContainerState_CONTAINER_RUNNING)
+	s.pop.push(x)
+	return nil
+}
+
+// retire ends a live container: when resize is set, an in-place resize
+// first (UpdateContainer, timed, then PostUpdateContainer); then
+// StopContainer and RemoveContainer (timed each). The pod goes with its
+// last container.
+func (s *setup) retire(ctx context.Context, y *ctr, resize bool, l *lats) error {
+	if resize {
+		res := &api.LinuxResources{Memory: &api.LinuxMemory{Limit: api.Int64(resizeLimit)}, Unified: maps.Clone(kubeletUnified)}
+		t0 := time.Now()
+		rsp, err := s.rt.UpdateContainer(ctx, &adaptation.UpdateContainerRequest{Pod: y.pod.sb, Container: y.c, LinuxResources: res})
+		l.add(evUpdate, time.Since(t0))
+		if err == nil && s.name == setupMemqos && !slices.ContainsFunc(rsp.GetUpdate(), func(u *api.ContainerUpdate) bool { return u.GetContainerId() == y.c.Id }) {
+			err = fmt.Errorf("no update for the resized container: %v", rsp.GetUpdate())
+		}
+		if err != nil {
+			return fmt.Errorf("UpdateContainer %s: %w", y.c.Id, err)
+		}
+		for _, u := range rsp.GetUpdate() {
+			s.store.ApplyUpdate(u)
+		}
+		if err := s.rt.PostUpdateContainer(ctx, &adaptation.PostUpdateContainerRequest{Pod: y.pod.sb, Container: y.c}); err != nil {
+			return fmt.Errorf("PostUpdateContainer %s: %w", y.c.Id, err)
 		}
 	}
-	lat := make([]time.Duration, len(w.reqs))
+	t0 := time.Now()
+	_, err := s.rt.StopContainer(ctx, &adaptation.StopContainerRequest{Pod: y.pod.sb, Container: y.c})
+	l.add(evStop, time.Since(t0))
+	if err != nil {
+		return fmt.Errorf("StopContainer %s: %w", y.c.Id, err)
+	}
+	s.store.SetState(y.c.Id, api.ContainerState_CONTAINER_STOPPED)
+	if y.pod.ls {
+		s.pop.lsLive.Add(-1)
+	}
+	t0 = time.Now()
+	err = s.rt.RemoveContainer(ctx, &adaptation.RemoveContainerRequest{Pod: y.pod.sb, Container: y.c})
+	l.add(evRemove, time.Since(t0))
+	if err != nil {
+		return fmt.Errorf("RemoveContainer %s: %w", y.c.Id, err)
+	}
+	s.store.RemoveContainer(y.c.Id)
+	if y.pod.left.Add(-1) == 0 {
+		return s.dropPod(y.pod)
+	}
+	return nil
+}
+
+// dropPod forgets a pod all of whose containers are gone (the plugins do
+// not subscribe to pod events) and removes its cgroup directory.
+func (s *setup) dropPod(p *pod) error {
+	s.store.RemovePod(p.sb.Id)
+	s.pop.allocMu.Lock()
+	delete(s.pop.pods, p)
+	s.pop.allocMu.Unlock()
+	if p.dir != "" {
+		return os.RemoveAll(p.dir)
+	}
+	return nil
+}
+
+// churn runs up to steps churn steps from conc callers (create the newest,
+// then resize, stop and remove the oldest), timing them into l (nil: not
+// timed); callers start no new step after deadline (zero: none). It
+// returns the steps completed.
+func (s *setup) churn(ctx context.Context, steps, conc int, deadline time.Time, l *lats) (int, error) {
 	var (
-		next     atomic.Int64
-		failures atomic.Int64
-		firstErr sync.Once
-		wg       sync.WaitGroup
+		next, done atomic.Int64
+		failed     atomic.Bool
+		errOnce    sync.Once
+		firstErr   error
+		wg         sync.WaitGroup
+		mu         sync.Mutex
 	)
-	worker := func() {
-		defer wg.Done()
-		for {
-			i := int(next.Add(1) - 1)
-			if i >= len(w.reqs) {
-				return
-			}
-			t0 := time.Now()
-			rsp, err := s.rt.CreateContainer(ctx, w.reqs[i])
-			lat[i] = time.Since(t0)
-			if err == nil && s.name == setupMemqos && len(rsp.GetAdjust().GetLinux().GetResources().GetUnified()) == 0 {
-				err = fmt.Errorf("no unified values in the adjustment: %v", rsp.GetAdjust())
-			}
-			if err != nil {
-				failures.Add(1)
-				firstErr.Do(func() { t.Errorf("%s: CreateContainer %s: %v", s.name, w.reqs[i].Container.Id, err) })
-				continue
-			}
-			// The runtime knows the container from here on (the
-			// adjustment does not matter to a resync: the request comes
-			// from the pod annotation).
-			s.store.AddCreated(w.reqs[i].Container)
-		}
+	fail := func(err error) {
+		failed.Store(true)
+		errOnce.Do(func() { firstErr = err })
 	}
-	wg.Add(conc)
 	for range conc {
-		go worker()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var mine *lats
+			if l != nil {
+				mine = &lats{}
+				defer func() {
+					mu.Lock()
+					l.merge(mine)
+					mu.Unlock()
+				}()
+			}
+			for !failed.Load() && next.Add(1) <= int64(steps) && (deadline.IsZero() || time.Now().Before(deadline)) {
+				if err := s.create(ctx, mine); err != nil {
+					fail(err)
+					return
+				}
+				y := s.pop.pop()
+				if y == nil {
+					fail(errors.New("no live container to retire"))
+					return
+				}
+				if err := s.retire(ctx, y, true, mine); err != nil {
+					fail(err)
+					return
+				}
+				done.Add(1)
+			}
+		}()
 	}
 	wg.Wait()
-	if n := failures.Load(); n > 0 {
-		t.Fatalf("%s: %d of %d CreateContainer calls failed", s.name, n, len(w.reqs))
-	}
-	return lat
+	return int(done.Load()), firstErr
 }
 
-// remove relays RemoveContainer for every container of w, one caller, then
-// forgets w's pods; it returns each call's latency.
-func (s *setup) remove(t *testing.T, w *workload) []time.Duration {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	lat := make([]time.Duration, 0, len(w.reqs))
-	for _, req := range w.reqs {
-		c := req.Container
-		s.store.RemoveContainer(c.Id)
-		t0 := time.Now()
-		if err := s.rt.RemoveContainer(ctx, &adaptation.RemoveContainerRequest{Pod: req.Pod, Container: c}); err != nil {
-			t.Fatalf("%s: RemoveContainer %s: %v", s.name, c.Id, err)
+// fill creates containers, one caller, untimed, until n are live; it
+// returns how many it created.
+func (s *setup) fill(ctx context.Context, n int) (int, error) {
+	added := 0
+	for s.pop.len() < n {
+		if err := s.create(ctx, nil); err != nil {
+			return added, err
 		}
-		lat = append(lat, time.Since(t0))
+		added++
 	}
-	for _, pod := range w.pods {
-		s.store.RemovePod(pod.Id)
-	}
-	return lat
+	return added, nil
 }
 
-// summarize computes the latency figures of one run.
-func summarize(setup, mode string, lat []time.Duration) Result {
+// drain stops and removes every live container, oldest first, one caller,
+// untimed, then forgets the pods left (the last one may not be full); it
+// returns how many containers it removed.
+func (s *setup) drain(ctx context.Context) (int, error) {
+	removed := 0
+	for y := s.pop.pop(); y != nil; y = s.pop.pop() {
+		if err := s.retire(ctx, y, false, nil); err != nil {
+			return removed, err
+		}
+		removed++
+	}
+	s.pop.allocMu.Lock()
+	left := slices.Collect(maps.Keys(s.pop.pods))
+	s.pop.allocMu.Unlock()
+	for _, p := range left {
+		if err := s.dropPod(p); err != nil {
+			return removed, err
+		}
+	}
+	return removed, nil
+}
+
+// summarize computes the latency figures of one phase.
+func summarize(lat []time.Duration) Result {
+	if len(lat) == 0 {
+		return Result{}
+	}
 	s := slices.Clone(lat)
 	slices.Sort(s)
-	k := min(1000, len(lat))
 	return Result{
-		Setup: setup, Mode: mode, N: len(s),
-		P50Ns:       rank(s, 0.50).Nanoseconds(),
-		P99Ns:       rank(s, 0.99).Nanoseconds(),
-		MeanNs:      mean(s),
-		MaxNs:       s[len(s)-1].Nanoseconds(),
-		FirstMeanNs: mean(lat[:k]),
-		LastMeanNs:  mean(lat[len(lat)-k:]),
+		Count:  len(s),
+		P50Ns:  rank(s, 0.50).Nanoseconds(),
+		P99Ns:  rank(s, 0.99).Nanoseconds(),
+		MeanNs: mean(s),
+		MaxNs:  s[len(s)-1].Nanoseconds(),
 	}
 }
 
@@ -702,7 +1460,7 @@ func rank(sorted []time.Duration, q float64) time.Duration {
 }
 
 // medianOf takes the median over rounds of each per-round figure.
-func medianOf(setup, mode string, runs []Result) Result {
+func medianOf(runs []Result) Result {
 	med := func(f func(Result) int64) int64 {
 		v := make([]int64, 0, len(runs))
 		for _, r := range runs {
@@ -714,13 +1472,51 @@ func medianOf(setup, mode string, runs []Result) Result {
 		}
 		return (v[len(v)/2-1] + v[len(v)/2]) / 2
 	}
-	return Result{
-		Setup: setup, Mode: mode, N: runs[0].N,
-		P50Ns:       med(func(r Result) int64 { return r.P50Ns }),
-		P99Ns:       med(func(r Result) int64 { return r.P99Ns }),
-		MeanNs:      med(func(r Result) int64 { return r.MeanNs }),
-		FirstMeanNs: med(func(r Result) int64 { return r.FirstMeanNs }),
-		LastMeanNs:  med(func(r Result) int64 { return r.LastMeanNs }),
-		MaxNs:       slices.MaxFunc(runs, func(a, b Result) int { return cmp.Compare(a.MaxNs, b.MaxNs) }).MaxNs,
+	out := Result{
+		Live: runs[0].Live, Mode: runs[0].Mode, Setup: runs[0].Setup, Event: runs[0].Event,
+		P50Ns:  med(func(r Result) int64 { return r.P50Ns }),
+		P99Ns:  med(func(r Result) int64 { return r.P99Ns }),
+		MeanNs: med(func(r Result) int64 { return r.MeanNs }),
+		MaxNs:  slices.MaxFunc(runs, func(a, b Result) int { return cmp.Compare(a.MaxNs, b.MaxNs) }).MaxNs,
+	}
+	for _, r := range runs {
+		out.Count += r.Count
+		out.Truncated = out.Truncated || r.Truncated
+	}
+	return out
+}
+
+// TestScrape checks the reading of the state counter from a Prometheus text
+// exposition (it runs without BENCH_OUT).
+func TestScrape(t *testing.T) {
+	var body atomic.Value
+	body.Store("")
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/metrics" || r.URL.Query().Get("name[]") != stateCounter {
+			http.NotFound(w, r)
+			return
+		}
+		fmt.Fprint(w, body.Load().(string))
+	})}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	addr := l.Addr().String()
+
+	body.Store("# HELP " + stateCounter + " Bytes.\n# TYPE " + stateCounter + " counter\n" +
+		stateCounter + "_created 1.7e9\n" + stateCounter + " 1.234567e+06\n")
+	if v, err := scrape(addr, stateCounter, 0); err != nil || v != 1234567 {
+		t.Errorf("scrape = %d, %v; want 1234567", v, err)
+	}
+	body.Store(stateCounter + `{kind="journal"} 100` + "\n" + stateCounter + `{kind="compaction"} 50` + "\n")
+	if v, err := scrape(addr, stateCounter, 0); err != nil || v != 150 {
+		t.Errorf("scrape of two series = %d, %v; want 150", v, err)
+	}
+	body.Store("nri_memqos_other_total 5\n")
+	if _, err := scrape(addr, stateCounter, 0); !errors.Is(err, errAbsent) {
+		t.Errorf("scrape without the counter: %v, want errAbsent", err)
 	}
 }

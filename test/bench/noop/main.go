@@ -1,7 +1,9 @@
-// Command noop is an NRI plugin that subscribes to CreateContainer only and
-// adjusts nothing. The hook-cost benchmark (test/bench/hook) uses it as the
-// baseline of what any external plugin costs: the ttrpc round trip from the
-// runtime to a plugin process and back.
+// Command noop is an NRI plugin that adjusts and updates nothing. The
+// hook-cost benchmark (test/bench/hook) uses it as the baseline of what any
+// external plugin costs: the ttrpc round trip from the runtime to a plugin
+// process and back. It subscribes to the same container events as
+// nri-memqos (creation, post-creation, start, update, post-update, stop,
+// removal), so that each of them costs the baseline the same round trip.
 package main
 
 import (
@@ -16,14 +18,52 @@ import (
 	"github.com/containerd/nri/pkg/stub"
 )
 
-// plugin implements CreateContainer only.
+// plugin implements nri-memqos' container events and does nothing in them.
 type plugin struct{}
 
-var _ stub.CreateContainerInterface = plugin{}
+var (
+	_ stub.CreateContainerInterface     = plugin{}
+	_ stub.PostCreateContainerInterface = plugin{}
+	_ stub.StartContainerInterface      = plugin{}
+	_ stub.UpdateContainerInterface     = plugin{}
+	_ stub.PostUpdateContainerInterface = plugin{}
+	_ stub.StopContainerInterface       = plugin{}
+	_ stub.RemoveContainerInterface     = plugin{}
+)
 
 // CreateContainer adjusts nothing.
 func (plugin) CreateContainer(context.Context, *api.PodSandbox, *api.Container) (*api.ContainerAdjustment, []*api.ContainerUpdate, error) {
 	return nil, nil, nil
+}
+
+// PostCreateContainer does nothing.
+func (plugin) PostCreateContainer(context.Context, *api.PodSandbox, *api.Container) error {
+	return nil
+}
+
+// StartContainer does nothing.
+func (plugin) StartContainer(context.Context, *api.PodSandbox, *api.Container) error {
+	return nil
+}
+
+// UpdateContainer updates nothing.
+func (plugin) UpdateContainer(context.Context, *api.PodSandbox, *api.Container, *api.LinuxResources) ([]*api.ContainerUpdate, error) {
+	return nil, nil
+}
+
+// PostUpdateContainer does nothing.
+func (plugin) PostUpdateContainer(context.Context, *api.PodSandbox, *api.Container) error {
+	return nil
+}
+
+// StopContainer updates nothing.
+func (plugin) StopContainer(context.Context, *api.PodSandbox, *api.Container) ([]*api.ContainerUpdate, error) {
+	return nil, nil
+}
+
+// RemoveContainer does nothing.
+func (plugin) RemoveContainer(context.Context, *api.PodSandbox, *api.Container) error {
+	return nil
 }
 
 func main() {
