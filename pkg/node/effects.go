@@ -16,10 +16,15 @@ import (
 // to them, coalescing what several events asked for. Ordering kept:
 //
 //   - A container's ancestors are raised before it starts: Start waits
-//     (at most startWait) until the writer has done everything asked for
+//     (at most startWait) until the writer has done every raise asked for
 //     before it. Between CreateContainer and StartContainer a container
 //     charges next to nothing, so protection that arrives there arrives in
-//     time.
+//     time. Raises are written at once.
+//   - Lowerings (a container stopped, removed or shrunk) wait up to
+//     lowerDelay for more, or for the next raise, and go in one pass:
+//     churn lowers the shared ancestors (kubepods, the QoS level) once per
+//     pass, not once per event. Lowering late only keeps protection a
+//     little longer.
 //   - Per ancestor, raises go outermost first and lowerings innermost
 //     first (the ledger), and a later event's request for the same path
 //     is served by the same or a later pass, computed from the sums in
@@ -28,6 +33,9 @@ import (
 //
 // Without the writer (Run not called: tests, explain) events write their
 // ancestors themselves, as before.
+
+// lowerDelay is how long lowerings gather before the writer makes them.
+const lowerDelay = 100 * time.Millisecond
 
 // startWait bounds how long Start waits for the ancestor writer: a stuck
 // cgroup write delays a container's start by at most this, never blocks it.
@@ -40,16 +48,18 @@ type effects struct {
 	// pending maps each ancestor path asked for to the mode it was asked
 	// in: Full wins over RaiseOnly.
 	pending map[string]protection.Mode
-	// asked counts the requests queued, done those carried out.
-	asked, done uint64
-	running     bool
-	wake        chan struct{}
+	// asked counts the requests queued, done those carried out; raises
+	// the raise requests among them, raised those carried out.
+	asked, done     uint64
+	raises, raised  uint64
+	running         bool
+	wake, raiseWake chan struct{}
 	// hold is taken by the writer around each pass (tests pause it).
 	hold sync.RWMutex
 }
 
 func newEffects() *effects {
-	e := &effects{pending: map[string]protection.Mode{}, wake: make(chan struct{}, 1)}
+	e := &effects{pending: map[string]protection.Mode{}, wake: make(chan struct{}, 1), raiseWake: make(chan struct{}, 1)}
 	e.cond = sync.NewCond(&e.mu)
 	return e
 }
@@ -70,21 +80,31 @@ func (n *Node) ancestorsLater(l *logrus.Entry, paths []string, mode protection.M
 		}
 	}
 	e.asked++
+	if mode == protection.RaiseOnly {
+		e.raises++
+	}
 	e.mu.Unlock()
+	signal(e.wake)
+	if mode == protection.RaiseOnly {
+		signal(e.raiseWake)
+	}
+}
+
+func signal(c chan struct{}) {
 	select {
-	case e.wake <- struct{}{}:
+	case c <- struct{}{}:
 	default:
 	}
 }
 
-// waitAncestors waits until the writer carried out everything asked of it
-// so far, at most timeout. It must not be called holding n.mu.
+// waitAncestors waits until the writer carried out every raise asked of
+// it so far, at most timeout. It must not be called holding n.mu.
 func (n *Node) waitAncestors(timeout time.Duration) bool {
 	e := n.effects
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	target := e.asked
-	if !e.running || e.done >= target {
+	target := e.raises
+	if !e.running || e.raised >= target {
 		return true
 	}
 	expired := false
@@ -95,10 +115,10 @@ func (n *Node) waitAncestors(timeout time.Duration) bool {
 		e.mu.Unlock()
 	})
 	defer t.Stop()
-	for e.running && e.done < target && !expired {
+	for e.running && e.raised < target && !expired {
 		e.cond.Wait()
 	}
-	return e.done >= target || !e.running
+	return e.raised >= target || !e.running
 }
 
 // runAncestorWriter is the writer: it runs until ctx ends, then leaves
@@ -114,9 +134,23 @@ func (n *Node) runAncestorWriter(ctx context.Context, fs *cgroupfs.FS) {
 		case <-ctx.Done():
 		case <-e.wake:
 		}
+		if ctx.Err() == nil && !e.raisePending() {
+			// Only lowerings: let more gather, unless a raise comes.
+			t := time.NewTimer(lowerDelay)
+			select {
+			case <-ctx.Done():
+			case <-t.C:
+			case <-e.raiseWake:
+			}
+			t.Stop()
+		}
 		e.mu.Lock()
-		batch, upto := e.pending, e.asked
+		batch, upto, raisesUpto := e.pending, e.asked, e.raises
 		e.pending = map[string]protection.Mode{}
+		select {
+		case <-e.raiseWake: // this pass serves it
+		default:
+		}
 		stop := ctx.Err() != nil
 		if stop {
 			e.running = false
@@ -141,11 +175,18 @@ func (n *Node) runAncestorWriter(ctx context.Context, fs *cgroupfs.FS) {
 		n.repairing.End(tok)
 		e.hold.RUnlock()
 		e.mu.Lock()
-		e.done = upto
+		e.done, e.raised = upto, raisesUpto
 		e.cond.Broadcast()
 		e.mu.Unlock()
 		if stop {
 			return
 		}
 	}
+}
+
+// raisePending tells whether a raise waits for the writer.
+func (e *effects) raisePending() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.raised < e.raises
 }

@@ -80,6 +80,7 @@ func (l *Ledger) Apply(fs Files, paths []string, mode Mode) ([]Change, error) {
 // writes, never for all of them, so events are not kept waiting.
 func (l *Ledger) Repair(fs Files) ([]Change, error) {
 	l.mu.Lock()
+	clear(l.maxes)
 	paths := make([]string, 0, len(l.sumMin)+len(l.files))
 	for p := range l.sumMin {
 		paths = append(paths, p)
@@ -172,7 +173,7 @@ func (l *Ledger) plan(fs Files, p string, mode Mode) (raises, lowers []action, e
 		}
 		if target > cur {
 			if memMax == -2 {
-				memMax = readMax(fs, p)
+				memMax = l.memoryMax(fs, p)
 			}
 			if memMax >= 0 && target > memMax {
 				target = max(memMax, cur)
@@ -190,12 +191,18 @@ func (l *Ledger) plan(fs Files, p string, mode Mode) (raises, lowers []action, e
 	return raises, lowers, errors.Join(errs...)
 }
 
-// readMax reads the cgroup's own memory.max: -1 when unlimited or unknown.
-func readMax(fs Files, p string) int64 {
+// memoryMax is the cgroup's own memory.max, -1 when unlimited or unknown:
+// read once, then cached until Repair (kubelet changes a pod's at an
+// in-place resize). Callers hold l.mu.
+func (l *Ledger) memoryMax(fs Files, p string) int64 {
+	if v, ok := l.maxes[p]; ok {
+		return v
+	}
 	v, err := fs.ReadInt(p, cgroupfs.FileMax)
 	if err != nil {
-		return -1
+		v = -1
 	}
+	l.maxes[p] = v
 	return v
 }
 

@@ -162,3 +162,19 @@ func TestRestorePrevious(t *testing.T) {
 	mustApply(t, l2, f, l2.Reset(), protection.Full)
 	checkValues(t, f, want{kp: {300, 0}})
 }
+
+// TestMemoryMaxCached: an ancestor's memory.max is read once; Repair reads
+// it again (kubelet changes a pod's at an in-place resize).
+func TestMemoryMaxCached(t *testing.T) {
+	f := newFake().addCgroups(kp, bu, pod1)
+	f.set(pod1, "memory.max", 700)
+	l := protection.New(0)
+	mustApply(t, l, f, l.Set("c1", promise(pod1+"/c1", 600, 0)), protection.RaiseOnly)
+	f.set(pod1, "memory.max", 2000) // a resize raised the pod's limit
+	mustApply(t, l, f, l.Set("c1", promise(pod1+"/c1", 900, 0)), protection.RaiseOnly)
+	checkValues(t, f, want{kp: {900, 0}, bu: {900, 0}, pod1: {700, 0}})
+	if _, err := l.Repair(f); err != nil {
+		t.Fatal(err)
+	}
+	checkValues(t, f, want{kp: {900, 0}, bu: {900, 0}, pod1: {900, 0}})
+}

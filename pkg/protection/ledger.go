@@ -38,6 +38,10 @@ type Ledger struct {
 	totalMin, totalLow int64
 	// max bounds every value written (MemTotal); 0 means no bound.
 	max int64
+	// maxes caches each ancestor's own memory.max (-1: unlimited or
+	// unknown) from its first read until Repair reads it again or no
+	// promise is left below it.
+	maxes map[string]int64
 	// journal, when set, is told of writes before they happen.
 	journal Journal
 	// forgot collects the files dropped during one Apply, for the journal.
@@ -82,7 +86,7 @@ type record struct {
 // memory; 0: no bound).
 func New(max int64) *Ledger {
 	return &Ledger{promises: map[string]Promise{}, files: map[key]*record{},
-		sumMin: map[string]int64{}, sumLow: map[string]int64{}, max: max}
+		sumMin: map[string]int64{}, sumLow: map[string]int64{}, max: max, maxes: map[string]int64{}}
 }
 
 // add adds (sign 1) or takes away (sign -1) a promise from the sums.
@@ -112,7 +116,18 @@ func (l *Ledger) Set(id string, p Promise) []string {
 	}
 	l.promises[id] = p
 	l.add(p, 1)
+	l.pruneMaxes(touched)
 	return touched
+}
+
+// pruneMaxes forgets the cached memory.max of the paths no promise is left
+// below. Callers hold l.mu.
+func (l *Ledger) pruneMaxes(paths []string) {
+	for _, a := range paths {
+		if _, ok := l.sumMin[a]; !ok {
+			delete(l.maxes, a)
+		}
+	}
 }
 
 // Remove forgets a container's promise and returns the affected ancestors.
@@ -125,6 +140,7 @@ func (l *Ledger) Remove(id string) []string {
 	}
 	delete(l.promises, id)
 	l.add(old, -1)
+	l.pruneMaxes(old.Ancestors)
 	return slices.Clone(old.Ancestors)
 }
 
@@ -151,6 +167,7 @@ func (l *Ledger) Reset() []string {
 		note(k.path)
 	}
 	l.promises = map[string]Promise{}
+	clear(l.maxes)
 	l.sumMin, l.sumLow, l.totalMin, l.totalLow = map[string]int64{}, map[string]int64{}, 0, 0
 	return touched
 }
