@@ -15,7 +15,7 @@ import (
 func TestAncestorWriterOrdering(t *testing.T) {
 	f := newFixture(t, 2, "", "")
 	a := ctrSpec{id: "a", pod: "a", class: "latency-sensitive", request: request256, limit: limit512}
-	f.tree.cgroup(a.rel())
+	f.cgroup(a.rel())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { f.n.Run(ctx); close(done) }()
@@ -34,7 +34,7 @@ func TestAncestorWriterOrdering(t *testing.T) {
 	if d, err := f.n.Create(a.facts()); err != nil || d == nil {
 		t.Fatalf("Create = %v, %v", d, err)
 	}
-	f.tree.check(zero) // the hook returned before any ancestor write
+	f.check(zero) // the hook returned before any ancestor write
 	started := make(chan struct{})
 	go func() { f.n.Start(a.facts()); close(started) }()
 	select {
@@ -48,17 +48,17 @@ func TestAncestorWriterOrdering(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("Start did not return after the writer went on")
 	}
-	f.tree.check(raised)
+	f.check(raised)
 
 	resume = f.n.PauseAncestorWriter()
 	f.n.Remove(a.facts())
-	f.tree.check(raised) // lowering is the writer's
+	f.check(raised) // lowering is the writer's
 	resume()
 	deadline = time.Now().Add(5 * time.Second)
-	for f.tree.read("/kubepods", "memory.min") != "0" && time.Now().Before(deadline) {
+	for f.read("/kubepods", "memory.min") != "0" && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
-	f.tree.check(zero)
+	f.check(zero)
 	for _, w := range f.warnings() {
 		if !strings.Contains(w, "plain test tree") {
 			t.Errorf("warning: %s", w)

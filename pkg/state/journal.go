@@ -1,7 +1,6 @@
 package state
 
 import (
-	"bufio"
 	"bytes"
 	"cmp"
 	"encoding/json"
@@ -180,7 +179,6 @@ type Store struct {
 
 	mu      sync.Mutex
 	f       *os.File
-	w       *bufio.Writer
 	gen     uint64
 	size    int64 // bytes in the current journal
 	base    int64 // bytes of the last snapshot
@@ -220,7 +218,6 @@ func Open(path, scope string, onError func(error)) (*Store, *State, error) {
 		return nil, s, errors.Join(rerr, fmt.Errorf("failed to open state journal: %w", err))
 	}
 	st.f = f
-	st.w = bufio.NewWriterSize(f, 4096)
 	return st, s, rerr
 }
 
@@ -239,13 +236,8 @@ func (st *Store) Append(r *Record) error {
 	if st.closed {
 		return errors.New("failed to save state: store closed")
 	}
-	// One write(2) per record: through the buffer only to join a record
-	// with nothing else, flushed at once.
-	if _, err := st.w.Write(data); err == nil {
-		err = st.w.Flush()
-	}
-	if err != nil {
-		st.w.Reset(st.f)
+	// One write(2) per record, O_APPEND.
+	if _, err := st.f.Write(data); err != nil {
 		return fmt.Errorf("failed to save state to %s: %w", st.f.Name(), err)
 	}
 	st.size += int64(len(data))
@@ -266,7 +258,6 @@ func (st *Store) rotate() {
 	}
 	_ = st.f.Close() // every record was flushed: nothing of ours is lost
 	st.f, st.gen, st.size = f, st.gen+1, 0
-	st.w.Reset(f)
 	done := make(chan struct{})
 	st.compact = done
 	go st.compactBefore(st.gen, done)

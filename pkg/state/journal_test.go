@@ -1,6 +1,7 @@
 package state
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -125,11 +126,11 @@ func TestJournalCompaction(t *testing.T) {
 		if i >= live {
 			r.DropRequests = []string{fmt.Sprintf("c%05d", i-live)}
 		}
-		before := st.BytesWritten()
 		if err := st.Append(r); err != nil {
 			t.Fatal(err)
 		}
-		recBytes = max(recBytes, st.BytesWritten()-before)
+		line, _ := json.Marshal(r)
+		recBytes = max(recBytes, uint64(len(line)+1))
 	}
 	st.Wait()
 	if gens, _ := journals(path); len(gens) > 2 {
@@ -145,5 +146,19 @@ func TestJournalCompaction(t *testing.T) {
 	perEvent := float64(st.BytesWritten()-start) / events
 	if recBytes > 64 || perEvent > 4*float64(recBytes) {
 		t.Errorf("bytes written: at most %d per record, %.0f per event with snapshots; want <= 64 and <= 4x", recBytes, perEvent)
+	}
+}
+
+// TestAppendReportsWriteErrors: a record that cannot be written is an
+// error naming the journal, never a silent loss.
+func TestAppendReportsWriteErrors(t *testing.T) {
+	st, _, err := Open(filepath.Join(t.TempDir(), "ancestors.json"), "s", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = st.f.Close() // the journal's file goes bad under the store
+	err = st.Append(&Record{Requests: map[string]int64{"a": 1}})
+	if err == nil || !strings.Contains(err.Error(), "failed to save state to ") || !strings.Contains(err.Error(), ".journal-1") {
+		t.Errorf("Append on a closed journal = %v; want an error naming the journal", err)
 	}
 }

@@ -174,7 +174,7 @@ func xyChart(path, title, xLabel, yLabel string, series, refs []xySeries) error 
 		return err
 	}
 	if _, err := c.WriteTo(f); err != nil {
-		f.Close()
+		_ = f.Close() // the write failed: that is the error to report
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return f.Close()
