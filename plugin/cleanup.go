@@ -161,7 +161,7 @@ func runCleanup(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "dry run: nothing written, state file %s kept\n", stateFile)
 		return 0
 	}
-	if err := os.Remove(stateFile); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := state.Remove(stateFile); err != nil {
 		fmt.Fprintf(stderr, "nri-memqos cleanup: every value is reset, but the state file stays: %v\n", err)
 		return 1
 	}

@@ -352,6 +352,9 @@ func TestCleanupV2(t *testing.T) {
 	if fileExists(tr.stateFile()) {
 		t.Error("cleanup left the state file")
 	}
+	if left, _ := filepath.Glob(tr.stateFile() + ".journal-*"); len(left) != 0 {
+		t.Errorf("cleanup left the state journals %q: a plugin started next would take them back", left)
+	}
 	for _, want := range []string{
 		"reset       container ls /kubepods/burstable/podls/ls memory.min: 268435456 -> 134217728 (kubelet's)",
 		"kept        container bu /kubepods/burstable/podbu/bu memory.high: holds 400003072, the plugin set 510025728",

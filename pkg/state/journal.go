@@ -347,6 +347,28 @@ func (st *Store) writeSnapshot(s *State) (int64, error) {
 	return n, err
 }
 
+// Remove removes the state at path: the snapshot and every journal beside
+// it. A missing state is no error.
+func Remove(path string) error {
+	gens, err := journals(path)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("failed to remove state: %w", err)
+	}
+	var errs []error
+	for _, g := range gens {
+		if err := os.Remove(journalName(path, g)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("failed to remove state: %w", err)
+	}
+	return nil
+}
+
 // removeJournalsBefore removes the journals a snapshot includes.
 func removeJournalsBefore(path string, gen uint64) {
 	gens, _ := journals(path)
