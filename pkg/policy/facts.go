@@ -1,7 +1,9 @@
 package policy
 
 import (
+	"slices"
 	"strings"
+	"sync"
 	"unique"
 )
 
@@ -81,7 +83,8 @@ func (p Pod) Kept() Pod {
 	return p
 }
 
-// Kept is c with only the annotations the policy reads (see Pod.Kept).
+// Kept is c with only the annotations the policy reads (see Pod.Kept). The
+// maps of kept pods and containers are shared: never modify them.
 func (c Container) Kept() Container {
 	c.Annotations = keep(c.Annotations, isOurs)
 	c.Unified = keep(c.Unified, func(string) bool { return true })
@@ -90,20 +93,59 @@ func (c Container) Kept() Container {
 
 func isOurs(k string) bool { return strings.HasPrefix(k, AnnotationPrefix) }
 
-// keep copies the entries of m whose keys want, interning keys and
-// values; nil when none.
+// keep returns the entries of m whose keys want, nil when none: a map
+// shared by every caller asking for the same entries (the containers of a
+// pod, the pods of a class), so callers must never modify it.
 func keep(m map[string]string, want func(string) bool) map[string]string {
-	var out map[string]string
-	for k, v := range m {
-		if !want(k) {
-			continue
+	var keys []string
+	for k := range m {
+		if want(k) {
+			keys = append(keys, k)
 		}
-		if out == nil {
-			out = make(map[string]string, 2)
-		}
-		out[intern(k)] = intern(v)
 	}
-	return out
+	if len(keys) == 0 {
+		return nil
+	}
+	slices.Sort(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		b.WriteString(k)
+		b.WriteByte(0)
+		b.WriteString(m[k])
+		b.WriteByte(0)
+	}
+	return kept.get(b.String(), func() map[string]string {
+		out := make(map[string]string, len(keys))
+		for _, k := range keys {
+			out[intern(k)] = intern(m[k])
+		}
+		return out
+	})
+}
+
+// keptMaps holds the maps keep shared, by their content. It forgets them
+// all once it holds keptMax (a node sees few distinct ones).
+type keptMaps struct {
+	mu   sync.Mutex
+	maps map[string]map[string]string
+}
+
+const keptMax = 4096
+
+var kept = keptMaps{maps: map[string]map[string]string{}}
+
+func (c *keptMaps) get(key string, build func() map[string]string) map[string]string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if m, ok := c.maps[key]; ok {
+		return m
+	}
+	if len(c.maps) >= keptMax {
+		clear(c.maps)
+	}
+	m := build()
+	c.maps[key] = m
+	return m
 }
 
 // intern returns the one copy of s the process keeps.
