@@ -1336,10 +1336,22 @@ func (s *setup) dropPod(p *pod) error {
 	s.pop.allocMu.Lock()
 	delete(s.pop.pods, p)
 	s.pop.allocMu.Unlock()
-	if p.dir != "" {
-		return os.RemoveAll(p.dir)
+	if p.dir == "" {
+		return nil
 	}
-	return nil
+	// The plugin's ancestor writer may still lower the pod's files: on this
+	// plain-file tree a write re-creates a file RemoveAll just took (a real
+	// cgroup's rmdir cannot race that way), so try again a few times.
+	var err error
+	for range 50 {
+		if err = os.RemoveAll(p.dir); err == nil {
+			if _, serr := os.Stat(p.dir); os.IsNotExist(serr) {
+				return nil
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return err
 }
 
 // churn runs up to steps churn steps from conc callers (create the newest,
