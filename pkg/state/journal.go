@@ -53,6 +53,30 @@ func (r *Record) Empty() bool {
 
 // Apply carries r's changes into s.
 func (s *State) Apply(r *Record) {
+	b := newBuilder(s)
+	b.apply(r)
+	b.finish()
+}
+
+// builder applies many records to a state: ancestors stay in a map until
+// finish, so a replay costs O(records + ancestors), not their product.
+type builder struct {
+	s   *State
+	anc map[ancestorKey]Value
+}
+
+type ancestorKey struct{ path, file string }
+
+func newBuilder(s *State) *builder {
+	b := &builder{s: s, anc: make(map[ancestorKey]Value, len(s.Ancestors))}
+	for _, v := range s.Ancestors {
+		b.anc[ancestorKey{v.Path, v.File}] = v
+	}
+	return b
+}
+
+func (b *builder) apply(r *Record) {
+	s := b.s
 	if len(r.Requests) > 0 && s.Requests == nil {
 		s.Requests = map[string]int64{}
 	}
@@ -67,21 +91,21 @@ func (s *State) Apply(r *Record) {
 	for _, id := range r.DropContainers {
 		delete(s.Containers, id)
 	}
-	if len(r.Ancestors) == 0 && len(r.DropAncestors) == 0 {
-		return
-	}
-	type key struct{ path, file string }
-	anc := make(map[key]Value, len(s.Ancestors)+len(r.Ancestors))
-	for _, v := range s.Ancestors {
-		anc[key{v.Path, v.File}] = v
-	}
 	for _, v := range r.Ancestors {
-		anc[key{v.Path, v.File}] = v
+		b.anc[ancestorKey{v.Path, v.File}] = v
 	}
 	for _, v := range r.DropAncestors {
-		delete(anc, key{v.Path, v.File})
+		delete(b.anc, ancestorKey{v.Path, v.File})
 	}
-	s.Ancestors = slices.SortedFunc(maps.Values(anc), func(a, b Value) int {
+}
+
+// finish puts the ancestors back into the state, sorted.
+func (b *builder) finish() {
+	b.s.Ancestors = nil
+	if len(b.anc) == 0 {
+		return
+	}
+	b.s.Ancestors = slices.SortedFunc(maps.Values(b.anc), func(a, b Value) int {
 		return cmp.Or(strings.Compare(a.Path, b.Path), strings.Compare(a.File, b.File))
 	})
 }
@@ -151,6 +175,8 @@ func replayOnce(path string) (*State, uint64, error) {
 	}
 	var errs []error
 	last := s.Journal
+	b := newBuilder(s)
+	defer b.finish()
 	for _, g := range gens {
 		if g < s.Journal {
 			continue // taken in by the snapshot
@@ -165,7 +191,7 @@ func replayOnce(path string) (*State, uint64, error) {
 			errs = append(errs, fmt.Errorf("failed to read state journal: %w", err))
 			continue
 		}
-		if err := applyJournal(s, name, data, g == gens[len(gens)-1]); err != nil {
+		if err := applyJournal(b, name, data, g == gens[len(gens)-1]); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -288,7 +314,7 @@ func (st *Store) compactBefore(gen uint64, done chan struct{}) {
 // applyJournal applies the records of journal name (content data) to s.
 // Lines that do not parse are skipped and reported, except a last line
 // without its newline when newest is set: a record cut short by a crash.
-func applyJournal(s *State, name string, data []byte, newest bool) error {
+func applyJournal(b *builder, name string, data []byte, newest bool) error {
 	var errs []error
 	for n, rest := 1, data; len(rest) > 0; n++ {
 		line, after, complete := bytes.Cut(rest, []byte{'\n'})
@@ -304,7 +330,7 @@ func applyJournal(s *State, name string, data []byte, newest bool) error {
 			errs = append(errs, fmt.Errorf("state journal %s line %d skipped: %w", name, n, err))
 			continue
 		}
-		s.Apply(&r)
+		b.apply(&r)
 	}
 	return errors.Join(errs...)
 }
@@ -323,6 +349,7 @@ func replayBefore(path string, gen uint64) (*State, error) {
 		}
 	}
 	var errs []error
+	b := newBuilder(s)
 	for g := s.Journal; g < gen; g++ {
 		data, err := os.ReadFile(journalName(path, g))
 		if errors.Is(err, os.ErrNotExist) {
@@ -332,10 +359,11 @@ func replayBefore(path string, gen uint64) (*State, error) {
 			errs = append(errs, fmt.Errorf("failed to read state journal: %w", err))
 			continue
 		}
-		if err := applyJournal(s, journalName(path, g), data, false); err != nil {
+		if err := applyJournal(b, journalName(path, g), data, false); err != nil {
 			errs = append(errs, err)
 		}
 	}
+	b.finish()
 	s.Journal = gen
 	return s, errors.Join(errs...)
 }

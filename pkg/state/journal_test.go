@@ -162,3 +162,29 @@ func TestAppendReportsWriteErrors(t *testing.T) {
 		t.Errorf("Append on a closed journal = %v; want an error naming the journal", err)
 	}
 }
+
+// BenchmarkReplay replays a journal of 20 000 events over 2 000 ancestor
+// values: linear in records plus values (a replay that re-sorted the
+// ancestors per record took seconds at 10 000 containers).
+func BenchmarkReplay(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "ancestors.json")
+	st, _, err := Open(path, "s", nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range 20000 {
+		r := &Record{Ancestors: []Value{{Path: fmt.Sprintf("/kubepods/burstable/pod%04d", i%2000), File: "memory.min", Value: int64(i)}}}
+		if err := st.Append(r); err != nil {
+			b.Fatal(err)
+		}
+	}
+	st.Wait()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		s, err := Read(path)
+		if err != nil || len(s.Ancestors) != 2000 {
+			b.Fatalf("Read = %d ancestors, %v", len(s.Ancestors), err)
+		}
+	}
+}
