@@ -1,7 +1,10 @@
 package metrics
 
 import (
+	"bufio"
+	"compress/gzip"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -10,7 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/expfmt"
 
 	"nri-memqos/pkg/reconcile"
 )
@@ -57,8 +60,12 @@ type Logger interface {
 // Metrics holds the registry and the plugin's own health.
 type Metrics struct {
 	reg    *prometheus.Registry
+	src    Source
 	events *prometheus.HistogramVec
-	ready  atomic.Bool
+	// handlerErrors counts scrapes served in part
+	// (promhttp_metric_handler_errors_total, by cause).
+	handlerErrors *prometheus.CounterVec
+	ready         atomic.Bool
 	// skipped counts the series a scrape left out (scrape_errors_total).
 	skipped atomic.Uint64
 
@@ -75,16 +82,6 @@ const IDLength = 12
 var (
 	labels = []string{"namespace", "pod", "container", "container_id", "class"}
 
-	descMin             = desc("container_memory_min_bytes", "memory.min promised to the container.")
-	descLow             = desc("container_memory_low_bytes", "memory.low promised to the container.")
-	descHigh            = desc("container_memory_high_bytes", "memory.high in force (the guard may hold it above the policy's value).")
-	descUsage           = desc("container_memory_usage_bytes", "memory.current (v1: memory.usage_in_bytes) at the reconciler's last tick.")
-	descReclaimed       = desc("container_reclaimed_bytes_total", "Bytes the reconciler reclaimed, by reason.", "reason")
-	descRaises          = desc("container_guard_raises_total", "Times the guard raised memory.high of a stalled container.")
-	descRestores        = desc("container_guard_restores_total", "Times the guard stepped memory.high back.")
-	descOOMKills        = desc("container_oom_kills_total", "OOM kills in the container since the plugin saw it.")
-	descThrottle        = desc("container_throttle_events_total", "Memory events since the plugin saw the container: high (throttled at memory.high), max (hit memory.max), oom.", "event")
-	descDrift           = desc("container_drift_repairs_total", "Values the plugin set that someone else changed and the reconciler wrote back.")
 	descPromised        = prometheus.NewDesc(namespace+"_node_protection_promised_bytes", "memory.min promised to all containers on the node.", nil, nil)
 	descPromiseCap      = prometheus.NewDesc(namespace+"_node_protection_cap_bytes", "The most memory.min the node may promise (nodeProtectionFraction × MemTotal).", nil, nil)
 	descLowPromised     = prometheus.NewDesc(namespace+"_node_low_protection_promised_bytes", "memory.low promised to all containers on the node.", nil, nil)
@@ -105,16 +102,15 @@ func nodeDesc(name, help string, labels ...string) *prometheus.Desc {
 	return d
 }
 
-func desc(name, help string, extra ...string) *prometheus.Desc {
-	d := prometheus.NewDesc(namespace+"_"+name, help, append(append([]string{}, labels...), extra...), nil)
-	names[d] = namespace + "_" + name
-	return d
-}
-
 // New builds the metrics over src.
 func New(src Source) *Metrics {
 	m := &Metrics{
 		reg: prometheus.NewRegistry(),
+		src: src,
+		handlerErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "promhttp_metric_handler_errors_total",
+			Help: "Scrapes of /metrics served in part: an error while gathering or encoding the registry's families.",
+		}, []string{"cause"}),
 		events: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: namespace,
 			Name:      "event_duration_seconds",
@@ -122,7 +118,7 @@ func New(src Source) *Metrics {
 			Buckets:   []float64{.00001, .000025, .00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .1},
 		}, []string{"event"}),
 	}
-	m.reg.MustRegister(m.events, &collector{m: m, src: src}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.reg.MustRegister(m.events, m.handlerErrors, &collector{m: m, src: src}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 
@@ -150,26 +146,62 @@ func (m *Metrics) Handler() http.Handler {
 	return mux
 }
 
-// metricsHandler serves the registry. A scrape never fails as a whole for
+// metricsHandler serves the per-container families (written straight
+// out, see containers.go) and the registry, in the text exposition format,
+// gzip'ed when the scraper accepts it. A scrape never fails as a whole for
 // one collector's error: what could be gathered is served, the error logged
 // and counted in promhttp_metric_handler_errors_total.
 func (m *Metrics) metricsHandler() http.Handler {
-	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
-		ErrorHandling: promhttp.ContinueOnError,
-		ErrorLog:      printer{m},
-		Registry:      m.reg,
+	format := expfmt.NewFormat(expfmt.TypeTextPlain)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", string(format))
+		var out io.Writer = w
+		if acceptsGzip(r) {
+			w.Header().Set("Content-Encoding", "gzip")
+			gz := gzip.NewWriter(w)
+			defer gz.Close()
+			out = gz
+		}
+		bw := bufio.NewWriterSize(out, 64<<10)
+		if skipped, first := writeContainers(bw, m.src); skipped > 0 {
+			m.skipped.Add(uint64(skipped))
+			m.logSkipped(skipped, first)
+		}
+		mfs, err := m.reg.Gather()
+		if err != nil {
+			m.handlerErrors.WithLabelValues("gathering").Inc()
+			m.warn("metrics: error gathering metrics: %v", err)
+		}
+		enc := expfmt.NewEncoder(bw, format)
+		for _, mf := range mfs {
+			if err := enc.Encode(mf); err != nil {
+				m.handlerErrors.WithLabelValues("encoding").Inc()
+				m.warn("metrics: error encoding %s: %v", mf.GetName(), err)
+				break
+			}
+		}
+		_ = bw.Flush() // the scraper went away: nothing to tell it
 	})
 }
 
-// printer gives promhttp the metrics' logger.
-type printer struct{ m *Metrics }
+// acceptsGzip tells whether the request accepts a gzip'ed answer.
+func acceptsGzip(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
+		enc, _, _ := strings.Cut(strings.TrimSpace(part), ";")
+		if strings.EqualFold(enc, "gzip") {
+			return true
+		}
+	}
+	return false
+}
 
-func (p printer) Println(v ...any) {
-	p.m.mu.Lock()
-	l := p.m.log
-	p.m.mu.Unlock()
+// warn logs through the metrics' logger, if any.
+func (m *Metrics) warn(format string, args ...any) {
+	m.mu.Lock()
+	l := m.log
+	m.mu.Unlock()
 	if l != nil {
-		l.Warnf("metrics: %s", strings.TrimSuffix(fmt.Sprintln(v...), "\n"))
+		l.Warnf(format, args...)
 	}
 }
 
@@ -183,8 +215,7 @@ type collector struct {
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descMin, descLow, descHigh, descUsage, descReclaimed, descRaises,
-		descRestores, descOOMKills, descThrottle, descDrift, descPromised, descPromiseCap, descLowPromised, descLowCap, descAncestorRepairs, descStateBytes, descSkipped} {
+	for _, d := range []*prometheus.Desc{descPromised, descPromiseCap, descLowPromised, descLowCap, descAncestorRepairs, descStateBytes, descSkipped} {
 		ch <- d
 	}
 }
@@ -196,7 +227,6 @@ type seriesKey struct {
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
-	stats := c.src.Reconciler()
 	seen := map[seriesKey]bool{}
 	skipped, first := 0, ""
 	emit := func(d *prometheus.Desc, typ prometheus.ValueType, v float64, lv []string) {
@@ -217,43 +247,6 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			first = err.Error()
 		}
 		skipped++
-	}
-	for _, ct := range c.src.Containers() {
-		id := ct.ID
-		if len(id) > IDLength {
-			id = id[:IDLength]
-		}
-		lv := []string{ct.Namespace, ct.Pod, ct.Container, id, ct.Class}
-		gauge := func(d *prometheus.Desc, v int64, extra ...string) {
-			emit(d, prometheus.GaugeValue, float64(v), append(lv[:len(lv):len(lv)], extra...))
-		}
-		counter := func(d *prometheus.Desc, v float64, extra ...string) {
-			emit(d, prometheus.CounterValue, v, append(lv[:len(lv):len(lv)], extra...))
-		}
-		gauge(descMin, ct.Min)
-		gauge(descLow, ct.Low)
-		high := ct.High
-		st, ok := stats[ct.ID]
-		if ok && st.High > 0 {
-			high = st.High
-		}
-		if high > 0 {
-			gauge(descHigh, high)
-		}
-		if !ok {
-			continue
-		}
-		gauge(descUsage, st.Usage)
-		for _, r := range []reconcile.Reason{reconcile.ReasonWatermark, reconcile.ReasonNodePressure, reconcile.ReasonProactive} {
-			counter(descReclaimed, float64(st.Reclaimed[r]), string(r))
-		}
-		counter(descRaises, float64(st.GuardRaises))
-		counter(descRestores, float64(st.GuardRestores))
-		counter(descOOMKills, float64(st.Events.OOMKill))
-		counter(descThrottle, float64(st.Events.High), "high")
-		counter(descThrottle, float64(st.Events.Max), "max")
-		counter(descThrottle, float64(st.Events.OOM), "oom")
-		counter(descDrift, float64(st.DriftRepairs))
 	}
 	n := c.src.Node()
 	ch <- prometheus.MustNewConstMetric(descPromised, prometheus.GaugeValue, float64(n.PromisedMin))

@@ -1,0 +1,199 @@
+package metrics
+
+import (
+	"bufio"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"nri-memqos/pkg/reconcile"
+)
+
+// The per-container families are written straight into the response, one
+// line per series, never built as metric objects: with 10 000 containers a
+// scrape holds some 140 000 series, which the registry's path (a constant
+// metric, then a protobuf, then label hashing and sorting per series) took
+// two seconds and 200 MiB to serve. What the registry serves (node-wide
+// families, event durations, the Go and process collectors) stays there.
+
+// family is one per-container family.
+type family struct {
+	name, help, typ string
+	// extra is the name of the family's own label, "" for none.
+	extra string
+	// samples reports the container's series: per value of extra (""
+	// without one). st is nil for a container the reconciler has no
+	// stats for.
+	samples func(c *Container, st *reconcile.Stats, emit func(extra string, v float64))
+}
+
+var reasons = []reconcile.Reason{reconcile.ReasonWatermark, reconcile.ReasonNodePressure, reconcile.ReasonProactive}
+
+// families are the per-container families, in the order served.
+var families = []family{
+	{name: "container_memory_min_bytes", typ: "gauge", help: "memory.min promised to the container.",
+		samples: func(c *Container, _ *reconcile.Stats, emit func(string, float64)) { emit("", float64(c.Min)) }},
+	{name: "container_memory_low_bytes", typ: "gauge", help: "memory.low promised to the container.",
+		samples: func(c *Container, _ *reconcile.Stats, emit func(string, float64)) { emit("", float64(c.Low)) }},
+	{name: "container_memory_high_bytes", typ: "gauge", help: "memory.high in force (the guard may hold it above the policy's value).",
+		samples: func(c *Container, st *reconcile.Stats, emit func(string, float64)) {
+			high := c.High
+			if st != nil && st.High > 0 {
+				high = st.High
+			}
+			if high > 0 {
+				emit("", float64(high))
+			}
+		}},
+	{name: "container_memory_usage_bytes", typ: "gauge", help: "memory.current (v1: memory.usage_in_bytes) at the reconciler's last tick.",
+		samples: withStats(func(st *reconcile.Stats, emit func(string, float64)) { emit("", float64(st.Usage)) })},
+	{name: "container_reclaimed_bytes_total", typ: "counter", help: "Bytes the reconciler reclaimed, by reason.", extra: "reason",
+		samples: withStats(func(st *reconcile.Stats, emit func(string, float64)) {
+			for _, r := range reasons {
+				emit(string(r), float64(st.Reclaimed[r]))
+			}
+		})},
+	{name: "container_guard_raises_total", typ: "counter", help: "Times the guard raised memory.high of a stalled container.",
+		samples: withStats(func(st *reconcile.Stats, emit func(string, float64)) { emit("", float64(st.GuardRaises)) })},
+	{name: "container_guard_restores_total", typ: "counter", help: "Times the guard stepped memory.high back.",
+		samples: withStats(func(st *reconcile.Stats, emit func(string, float64)) { emit("", float64(st.GuardRestores)) })},
+	{name: "container_oom_kills_total", typ: "counter", help: "OOM kills in the container since the plugin saw it.",
+		samples: withStats(func(st *reconcile.Stats, emit func(string, float64)) { emit("", float64(st.Events.OOMKill)) })},
+	{name: "container_throttle_events_total", typ: "counter", extra: "event",
+		help: "Memory events since the plugin saw the container: high (throttled at memory.high), max (hit memory.max), oom.",
+		samples: withStats(func(st *reconcile.Stats, emit func(string, float64)) {
+			emit("high", float64(st.Events.High))
+			emit("max", float64(st.Events.Max))
+			emit("oom", float64(st.Events.OOM))
+		})},
+	{name: "container_drift_repairs_total", typ: "counter", help: "Values the plugin set that someone else changed and the reconciler wrote back.",
+		samples: withStats(func(st *reconcile.Stats, emit func(string, float64)) { emit("", float64(st.DriftRepairs)) })},
+}
+
+func withStats(f func(st *reconcile.Stats, emit func(string, float64))) func(*Container, *reconcile.Stats, func(string, float64)) {
+	return func(_ *Container, st *reconcile.Stats, emit func(string, float64)) {
+		if st != nil {
+			f(st, emit)
+		}
+	}
+}
+
+// series is one container ready to write: its label set, written once.
+type series struct {
+	c      *Container
+	st     *reconcile.Stats
+	labels string // namespace="…",pod="…",container="…",container_id="…",class="…"
+}
+
+// writeContainers writes the per-container families in the text
+// exposition format. A container whose series cannot be exposed (a label
+// value that is not UTF-8, the same label set as a container before it) is
+// left out; skipped counts its series and first describes the first.
+func writeContainers(w *bufio.Writer, src Source) (skipped int, first string) {
+	stats := src.Reconciler()
+	ctrs := src.Containers()
+	list := make([]series, 0, len(ctrs))
+	seen := make(map[string]bool, len(ctrs))
+	for i := range ctrs {
+		c := &ctrs[i]
+		id := c.ID
+		if len(id) > IDLength {
+			id = id[:IDLength]
+		}
+		var st *reconcile.Stats
+		if s, ok := stats[c.ID]; ok {
+			st = &s
+		}
+		vals := []string{c.Namespace, c.Pod, c.Container, id, c.Class}
+		var why string
+		for _, v := range vals {
+			if !utf8.ValidString(v) {
+				why = fmt.Sprintf("label value %q is not valid UTF-8", v)
+				break
+			}
+		}
+		var b strings.Builder
+		for i, name := range labels {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(name)
+			b.WriteString(`="`)
+			escapeLabel(&b, vals[i])
+			b.WriteByte('"')
+		}
+		ls := b.String()
+		if why == "" && seen[ls] {
+			why = "the same series twice"
+		}
+		if why != "" {
+			n := countSeries(c, st)
+			if skipped == 0 && n > 0 {
+				first = fmt.Sprintf("%s_%s%q: %s", namespace, families[0].name, vals, why)
+			}
+			skipped += n
+			continue
+		}
+		seen[ls] = true
+		list = append(list, series{c: c, st: st, labels: ls})
+	}
+	var line []byte
+	for _, f := range families {
+		name := namespace + "_" + f.name
+		wrote := false
+		for _, s := range list {
+			f.samples(s.c, s.st, func(extra string, v float64) {
+				if !wrote {
+					fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", name, escapeHelp(f.help), name, f.typ)
+					wrote = true
+				}
+				line = append(line[:0], name...)
+				line = append(line, '{')
+				line = append(line, s.labels...)
+				if f.extra != "" {
+					line = append(line, ',')
+					line = append(line, f.extra...)
+					line = append(line, `="`...)
+					line = append(line, extra...) // our own constants: nothing to escape
+					line = append(line, '"')
+				}
+				line = append(line, "} "...)
+				line = strconv.AppendFloat(line, v, 'f', -1, 64)
+				line = append(line, '\n')
+				_, _ = w.Write(line) // a failed write shows in Flush
+			})
+		}
+	}
+	return skipped, first
+}
+
+// countSeries is how many series a container has.
+func countSeries(c *Container, st *reconcile.Stats) int {
+	n := 0
+	for _, f := range families {
+		f.samples(c, st, func(string, float64) { n++ })
+	}
+	return n
+}
+
+// escapeLabel writes a label value as the text format quotes it.
+func escapeLabel(b *strings.Builder, v string) {
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; c {
+		case '\\':
+			b.WriteString(`\\`)
+		case '"':
+			b.WriteString(`\"`)
+		case '\n':
+			b.WriteString(`\n`)
+		default:
+			b.WriteByte(c)
+		}
+	}
+}
+
+// escapeHelp escapes a HELP text as the text format wants it.
+func escapeHelp(s string) string {
+	return strings.NewReplacer(`\`, `\\`, "\n", `\n`).Replace(s)
+}
