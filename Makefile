@@ -126,6 +126,8 @@ BENCH_OUT := $(abspath _output/bench)
 bench: e2e-deps e2e-bin image
 	@mkdir -p $(BENCH_OUT)
 	$(GO) test -run '^$$' -bench 'Tick|RawRead' -benchtime 20x -count 5 ./pkg/reconcile/ > $(BENCH_OUT)/reconciler.txt
+	TMPDIR=/dev/shm $(GO) test -run '^$$' -bench '^BenchmarkCreate$$' -benchtime 3000x -count 3 ./pkg/node/ > $(BENCH_OUT)/events.txt
+	$(GO) test -run '^$$' -bench '^BenchmarkScrape$$' -benchtime 5x -count 3 ./pkg/metrics/ >> $(BENCH_OUT)/events.txt
 	BENCH_OUT=$(BENCH_OUT) $(GO) test -count=1 -run '^TestHookCost$$' -v -timeout 30m ./test/bench/hook/
 	BENCH_OUT=$(BENCH_OUT) $(E2E_ENV) $(GO) test -count=1 -run '^TestBenchProtection$$' -v -timeout 30m ./test/e2e/
 	@$(GO) run ./test/bench/report -in $(BENCH_OUT) -out docs

@@ -3,7 +3,9 @@
 // headline ratio as its last lines.
 //
 // Inputs (in -in): reconciler.txt (`go test -bench` output of
-// pkg/reconcile), hook.json (test/bench/hook), protection.json
+// pkg/reconcile), events.txt (`go test -bench` output of pkg/node's
+// BenchmarkCreate and pkg/metrics' BenchmarkScrape), hook.json
+// (test/bench/hook), protection.json
 // (test/e2e TestBenchProtection). An input that is missing leaves its
 // section out of the report with a note (and a warning on stderr), so a
 // part of the benchmark run alone can be rendered; one that is there but
@@ -112,6 +114,11 @@ func run(in, out string) error {
 			return fmt.Errorf("%s has no BenchmarkTick results", filepath.Join(in, "reconciler.txt"))
 		}
 	}
+	events, err := readBench(filepath.Join(in, "events.txt"))
+	eventsMissing, err := optional("events.txt", err)
+	if err != nil {
+		return err
+	}
 	var hook hookReport
 	hookMissing, err := optional("hook.json", readJSON(filepath.Join(in, "hook.json"), &hook))
 	if err != nil {
@@ -151,6 +158,9 @@ func run(in, out string) error {
 			return fmt.Errorf("%s: %w", filepath.Join(in, "hook.json"), err)
 		}
 		headlines = append(headlines, h...)
+	}
+	if !eventsMissing {
+		headlines = append(headlines, renderEvents(w, events)...)
 	}
 
 	if !recMissing {
