@@ -605,7 +605,7 @@ func TestHookCost(t *testing.T) {
 		t.Logf("%-10s drained in %v", name, time.Since(t0).Round(time.Millisecond))
 	}
 	b.checkTree(t, memqos)
-	if fs, _ := os.ReadDir(filepath.Join(cgRoot, "kubepods", "burstable")); len(fs) > 2 {
+	if fs, _ := os.ReadDir(filepath.Join(cgRoot, "kubepods", "burstable")); slices.ContainsFunc(fs, os.DirEntry.IsDir) {
 		t.Errorf("kubepods/burstable holds %d entries after the drain: pod directories left behind", len(fs))
 	}
 	time.Sleep(settle)
