@@ -1,15 +1,18 @@
 package node
 
 import (
+	"maps"
 	"runtime/debug"
 	"sync/atomic"
 )
 
-// After a mass removal (a node drained, a big job gone) the Go runtime
-// gives the freed heap back to the OS only slowly; the plugin's RSS would
-// stay near its peak for minutes. Once the containers the core tracks fell
-// below half of their peak since the last release, with a peak of at least
-// releaseMin, it releases the memory at once, off the event path.
+// After a mass removal (a node drained, a big job gone) Go maps keep the
+// size they had, and the runtime gives the freed heap back to the OS only
+// slowly; the plugin's RSS would stay near its peak. Once the containers
+// the core tracks fell below half of their peak since the last release,
+// with a peak of at least releaseMin, it makes its per-container maps anew
+// (the ledger and the reconciler do the same with theirs) and releases the
+// memory, off the event path.
 
 // releaseMin is the smallest peak worth a release.
 const releaseMin = 512
@@ -34,6 +37,7 @@ func (n *Node) noteCount(count int) {
 		return
 	}
 	w.peak = count
+	n.containers, n.requests, n.entries = maps.Clone(n.containers), maps.Clone(n.requests), maps.Clone(n.entries)
 	release := w.release
 	if release == nil {
 		release = debug.FreeOSMemory

@@ -1,6 +1,7 @@
 package protection_test
 
 import (
+	"fmt"
 	"reflect"
 	"slices"
 	"testing"
@@ -177,4 +178,33 @@ func TestMemoryMaxCached(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkValues(t, f, want{kp: {900, 0}, bu: {900, 0}, pod1: {900, 0}})
+}
+
+// TestShrinkAfterMassRemoval: the ledger makes its maps anew after most
+// promises went (a Go map keeps its size); sums, totals and the files it
+// wrote are the same as before.
+func TestShrinkAfterMassRemoval(t *testing.T) {
+	f := newFake().addCgroups(kp, bu, pod1)
+	l := protection.New(0)
+	for i := range 1000 {
+		mustApply(t, l, f, l.Set(fmt.Sprint("c", i), promise(pod1+"/c", 1, 2)), protection.RaiseOnly)
+	}
+	checkValues(t, f, want{kp: {1000, 2000}, bu: {1000, 2000}, pod1: {1000, 2000}})
+	var touched []string
+	for i := range 900 {
+		touched = l.Remove(fmt.Sprint("c", i))
+	}
+	mustApply(t, l, f, touched, protection.Full)
+	checkValues(t, f, want{kp: {100, 200}, bu: {100, 200}, pod1: {100, 200}})
+	if got := l.TotalMin(""); got != 100 {
+		t.Errorf("TotalMin = %d; want 100", got)
+	}
+	for i := 900; i < 1000; i++ {
+		touched = l.Remove(fmt.Sprint("c", i))
+	}
+	mustApply(t, l, f, touched, protection.Full)
+	checkValues(t, f, want{kp: {0, 0}, bu: {0, 0}, pod1: {0, 0}})
+	if snap := l.Snapshot(); len(snap) != 0 {
+		t.Errorf("Snapshot after every promise went = %+v; want empty", snap)
+	}
 }

@@ -1,6 +1,7 @@
 package protection
 
 import (
+	"maps"
 	"math"
 	"slices"
 	"sync"
@@ -32,6 +33,8 @@ type Ledger struct {
 	mu       sync.Mutex
 	promises map[string]Promise
 	files    map[key]*record
+	// peak is the most promises since the maps were last made anew.
+	peak int
 	// Running sums, kept with every change so that no event scans all
 	// promises: per ancestor, and over the node.
 	sumMin, sumLow     map[string]int64
@@ -120,6 +123,19 @@ func (l *Ledger) Set(id string, p Promise) []string {
 	return touched
 }
 
+// shrink makes the ledger's maps anew, sized for what is left, once the
+// promises fell below a quarter of their peak (of at least 512): a Go map
+// keeps its size after deletions. Callers hold l.mu.
+func (l *Ledger) shrink() {
+	l.peak = max(l.peak, len(l.promises))
+	if l.peak < 512 || len(l.promises)*4 >= l.peak {
+		return
+	}
+	l.promises, l.files, l.maxes = maps.Clone(l.promises), maps.Clone(l.files), maps.Clone(l.maxes)
+	l.sumMin, l.sumLow = maps.Clone(l.sumMin), maps.Clone(l.sumLow)
+	l.peak = len(l.promises)
+}
+
 // pruneMaxes forgets the cached memory.max of the paths no promise is left
 // below. Callers hold l.mu.
 func (l *Ledger) pruneMaxes(paths []string) {
@@ -141,6 +157,7 @@ func (l *Ledger) Remove(id string) []string {
 	delete(l.promises, id)
 	l.add(old, -1)
 	l.pruneMaxes(old.Ancestors)
+	l.shrink()
 	return slices.Clone(old.Ancestors)
 }
 

@@ -3,6 +3,7 @@ package reconcile
 import (
 	"context"
 	"hash/maphash"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -94,6 +95,7 @@ type Reconciler struct {
 	// on the NRI event path does.
 	mu         sync.Mutex
 	states     map[string]*state
+	statesPeak int // the most states since the map was last made anew
 	lastDrift  time.Time
 	nodeActive bool
 	// tick counts the ticks that ran; samples is the tick's reading, its
@@ -264,6 +266,12 @@ func (r *Reconciler) Tick(now time.Time) {
 		if s.tick != r.tick {
 			delete(r.states, id)
 		}
+	}
+	// A Go map keeps its size after deletions: after a mass removal, a
+	// new one, sized for what is left.
+	r.statesPeak = max(r.statesPeak, len(r.states))
+	if r.statesPeak >= 512 && len(r.states)*4 < r.statesPeak {
+		r.states, r.statesPeak = maps.Clone(r.states), len(r.states)
 	}
 	if r.version == 2 {
 		r.nodePressure(samples, rc.NodePressure)
