@@ -66,9 +66,10 @@ func TestAncestorWriterOrdering(t *testing.T) {
 	}
 }
 
-// TestMemoryReleaseAfterMassRemoval: memory goes back to the OS once the
-// containers fell below half of a peak of at least 512, once per fall, not
-// for small nodes or small falls.
+// TestMemoryReleaseAfterMassRemoval: on a node that held at least 512
+// containers, memory goes back to the OS once the containers fell to half
+// of their peak, once per fall, and when the last one went; not for small
+// nodes or small falls.
 func TestMemoryReleaseAfterMassRemoval(t *testing.T) {
 	f := newFixture(t, 2, "", "")
 	released := make(chan struct{}, 10)
@@ -96,10 +97,27 @@ func TestMemoryReleaseAfterMassRemoval(t *testing.T) {
 	if n := count(); n != 1 {
 		t.Fatalf("%d releases after falling below half of 600; want 1", n)
 	}
-	for i := 301; i < 600; i++ {
+	for i := 301; i < 599; i++ {
 		f.n.Remove(spec(i).facts())
 	}
-	if n := count(); n != 1 {
-		t.Errorf("%d releases after the rest went (peak 299 < 512); want still 1", n)
+	// From 300: at 44 (half, and 256 fewer); not again down to one.
+	if n := count(); n != 2 {
+		t.Errorf("%d releases with one left; want 2 (at 300 and at 44)", n)
+	}
+	f.n.Remove(spec(599).facts())
+	if n := count(); n != 3 {
+		t.Errorf("%d releases once the last container went; want 3", n)
+	}
+	// A small node (never 512) never releases.
+	for i := range 100 {
+		if _, err := f.n.Create(spec(i).facts()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 100 {
+		f.n.Remove(spec(i).facts())
+	}
+	if n := count(); n != 3 {
+		t.Errorf("%d releases after 100 came and went; want still 3", n)
 	}
 }

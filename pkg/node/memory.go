@@ -8,18 +8,25 @@ import (
 
 // After a mass removal (a node drained, a big job gone) Go maps keep the
 // size they had, and the runtime gives the freed heap back to the OS only
-// slowly; the plugin's RSS would stay near its peak. Once the containers
-// the core tracks fell below half of their peak since the last release,
-// with a peak of at least releaseMin, it makes its per-container maps anew
-// (the ledger and the reconciler do the same with theirs) and releases the
-// memory, off the event path.
+// slowly; the plugin's RSS would stay near its peak. On a node that held
+// at least releaseMin containers since it was last empty, each time the
+// containers the core tracks fall to half of their peak since the last
+// release (by at least releaseStep), and once more when none is left, it
+// makes its per-container maps anew (the ledger and the reconciler do the
+// same with theirs) and releases the memory, off the event path.
 
 // releaseMin is the smallest peak worth a release.
 const releaseMin = 512
 
+// releaseStep is the smallest fall worth a release before the last one.
+const releaseStep = 256
+
 // shrinkWatch tracks the peak number of containers since the last release.
 type shrinkWatch struct {
-	peak      int
+	peak int
+	// big tells that the node held releaseMin containers since it was
+	// last empty.
+	big       bool
 	releasing atomic.Bool
 	// release frees memory; debug.FreeOSMemory unless a test sets it.
 	release func()
@@ -31,12 +38,15 @@ func (n *Node) noteCount(count int) {
 	w := &n.shrink
 	if count > w.peak {
 		w.peak = count
+		w.big = w.big || count >= releaseMin
 		return
 	}
-	if w.peak < releaseMin || count > w.peak/2 || !w.releasing.CompareAndSwap(false, true) {
+	fell := count <= w.peak/2 && (w.peak-count >= releaseStep || count == 0)
+	if !w.big || !fell || !w.releasing.CompareAndSwap(false, true) {
 		return
 	}
 	w.peak = count
+	w.big = count > 0
 	n.containers, n.requests, n.entries = maps.Clone(n.containers), maps.Clone(n.requests), maps.Clone(n.entries)
 	release := w.release
 	if release == nil {
