@@ -19,7 +19,9 @@ import (
 //     (at most startWait) until the writer has done every raise asked for
 //     before it. Between CreateContainer and StartContainer a container
 //     charges next to nothing, so protection that arrives there arrives in
-//     time. Raises are written at once.
+//     time. Raises gather for raiseDelay (5 ms) so that a pass does not
+//     compete with the reply of the event that asked for it; a waiting
+//     Start cuts that short.
 //   - Lowerings (a container stopped, removed or shrunk) wait up to
 //     lowerDelay for more, or for the next raise, and go in one pass:
 //     churn lowers the shared ancestors (kubepods, the QoS level) once per
@@ -34,8 +36,12 @@ import (
 // Without the writer (Run not called: tests, explain) events write their
 // ancestors themselves, as before.
 
-// lowerDelay is how long lowerings gather before the writer makes them.
-const lowerDelay = 100 * time.Millisecond
+// lowerDelay is how long lowerings gather before the writer makes them;
+// raiseDelay the same for raises, unless a StartContainer waits for them.
+const (
+	lowerDelay = 100 * time.Millisecond
+	raiseDelay = 5 * time.Millisecond
+)
 
 // startWait bounds how long Start waits for the ancestor writer: a stuck
 // cgroup write delays a container's start by at most this, never blocks it.
@@ -54,12 +60,15 @@ type effects struct {
 	raises, raised  uint64
 	running         bool
 	wake, raiseWake chan struct{}
+	// hurry is signalled by a StartContainer waiting for raises.
+	hurry chan struct{}
 	// hold is taken by the writer around each pass (tests pause it).
 	hold sync.RWMutex
 }
 
 func newEffects() *effects {
-	e := &effects{pending: map[string]protection.Mode{}, wake: make(chan struct{}, 1), raiseWake: make(chan struct{}, 1)}
+	e := &effects{pending: map[string]protection.Mode{}, wake: make(chan struct{}, 1), raiseWake: make(chan struct{}, 1),
+		hurry: make(chan struct{}, 1)}
 	e.cond = sync.NewCond(&e.mu)
 	return e
 }
@@ -107,6 +116,7 @@ func (n *Node) waitAncestors(timeout time.Duration) bool {
 	if !e.running || e.raised >= target {
 		return true
 	}
+	signal(e.hurry)
 	expired := false
 	t := time.AfterFunc(timeout, func() {
 		e.mu.Lock()
@@ -134,22 +144,15 @@ func (n *Node) runAncestorWriter(ctx context.Context, fs *cgroupfs.FS) {
 		case <-ctx.Done():
 		case <-e.wake:
 		}
-		if ctx.Err() == nil && !e.raisePending() {
-			// Only lowerings: let more gather, unless a raise comes.
-			t := time.NewTimer(lowerDelay)
-			select {
-			case <-ctx.Done():
-			case <-t.C:
-			case <-e.raiseWake:
-			}
-			t.Stop()
-		}
+		e.gather(ctx)
 		e.mu.Lock()
 		batch, upto, raisesUpto := e.pending, e.asked, e.raises
 		e.pending = map[string]protection.Mode{}
-		select {
-		case <-e.raiseWake: // this pass serves it
-		default:
+		for _, c := range []chan struct{}{e.raiseWake, e.hurry} {
+			select {
+			case <-c: // this pass serves it
+			default:
+			}
 		}
 		stop := ctx.Err() != nil
 		if stop {
@@ -180,6 +183,34 @@ func (n *Node) runAncestorWriter(ctx context.Context, fs *cgroupfs.FS) {
 		e.mu.Unlock()
 		if stop {
 			return
+		}
+	}
+}
+
+// gather lets requests gather before a pass: lowerings for lowerDelay,
+// raises for raiseDelay (so a pass does not compete with the reply of the
+// event that asked for it), either cut short by a StartContainer waiting
+// (hurry).
+func (e *effects) gather(ctx context.Context) {
+	wait := lowerDelay
+	if e.raisePending() {
+		wait = raiseDelay
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-e.hurry:
+			return
+		case <-t.C:
+			return
+		case <-e.raiseWake:
+			if wait > raiseDelay {
+				wait = raiseDelay
+				t.Reset(raiseDelay)
+			}
 		}
 	}
 }
