@@ -127,8 +127,8 @@ func (j ledgerJournal) Writing(vals []state.Value) {
 	}
 }
 
-func (j ledgerJournal) Forgot(files []state.Value) {
-	if err := j.n.store.Append(&state.Record{DropAncestors: files}); err != nil {
+func (j ledgerJournal) Wrote(vals, forgot []state.Value) {
+	if err := j.n.store.Append(&state.Record{Ancestors: vals, DropAncestors: forgot}); err != nil {
 		j.n.log.Warnf("%v", err)
 	}
 }

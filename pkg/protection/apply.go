@@ -58,16 +58,14 @@ func (l *Ledger) Apply(fs Files, paths []string, mode Mode) ([]Change, error) {
 		}
 	}
 	slices.Reverse(lowers)
-	changes, err := l.write(fs, append(raises, lowers...))
+	changes, wrote, err := l.write(fs, append(raises, lowers...))
 	if err != nil {
 		errs = append(errs, err)
 	}
-	if len(l.forgot) > 0 {
-		if l.journal != nil {
-			l.journal.Forgot(l.forgot)
-		}
-		l.forgot = nil
+	if l.journal != nil && (len(wrote) > 0 || len(l.forgot) > 0) {
+		l.journal.Wrote(wrote, l.forgot)
 	}
+	l.forgot = nil
 	if err := errors.Join(errs...); err != nil {
 		return changes, fmt.Errorf("ancestor protection: %w", err)
 	}
@@ -214,9 +212,10 @@ func (l *Ledger) drop(k key) {
 	}
 }
 
-// write carries out planned writes in order, after telling the journal.
-// Callers hold l.mu.
-func (l *Ledger) write(fs Files, actions []action) ([]Change, error) {
+// write carries out planned writes in order, after telling the journal;
+// wrote is what the files it kept a record of hold after (a failed write
+// leaves the value before). Callers hold l.mu.
+func (l *Ledger) write(fs Files, actions []action) (changes []Change, wrote []state.Value, err error) {
 	if l.journal != nil && len(actions) > 0 {
 		vals := make([]state.Value, 0, len(actions))
 		for _, a := range actions {
@@ -229,28 +228,29 @@ func (l *Ledger) write(fs Files, actions []action) ([]Change, error) {
 		}
 		l.journal.Writing(vals)
 	}
-	var changes []Change
 	var errs []error
 	for _, a := range actions {
 		k := key{a.path, a.file}
 		_, err := fs.Write(a.path, a.file, strconv.FormatInt(a.to, 10))
-		if err != nil {
-			if cgroupfs.IsGone(err) {
-				l.drop(k)
-			} else {
-				errs = append(errs, err)
+		switch {
+		case err != nil && cgroupfs.IsGone(err):
+			l.drop(k)
+		case err != nil:
+			errs = append(errs, err)
+		default:
+			if rec := l.files[k]; rec != nil {
+				rec.written = a.to
+				if a.to == rec.baseline && l.sumOf(k) == 0 {
+					l.drop(k)
+				}
 			}
-			continue
+			changes = append(changes, Change{Path: a.path, File: a.file, From: a.from, To: a.to, Repair: a.repair})
 		}
-		if rec := l.files[k]; rec != nil {
-			rec.written = a.to
-			if a.to == rec.baseline && l.sumOf(k) == 0 {
-				l.drop(k)
-			}
+		if rec := l.files[k]; rec != nil && l.journal != nil {
+			wrote = append(wrote, state.Value{Path: a.path, File: a.file, Value: rec.written, Baseline: rec.baseline})
 		}
-		changes = append(changes, Change{Path: a.path, File: a.file, From: a.from, To: a.to, Repair: a.repair})
 	}
-	return changes, errors.Join(errs...)
+	return changes, wrote, errors.Join(errs...)
 }
 
 // sumOf is the sum promised below one ancestor file. Callers hold l.mu.

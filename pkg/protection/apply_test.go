@@ -99,6 +99,7 @@ func TestSnapshotKeepsBaselines(t *testing.T) {
 type journalFake struct {
 	f       *fakeFS
 	writing []state.Value
+	wrote   []state.Value
 	forgot  []state.Value
 	// writesAtNote is len(f.writes) when each Writing came.
 	writesAtNote []int
@@ -109,7 +110,10 @@ func (j *journalFake) Writing(vals []state.Value) {
 	j.writesAtNote = append(j.writesAtNote, len(j.f.writes))
 }
 
-func (j *journalFake) Forgot(files []state.Value) { j.forgot = append(j.forgot, files...) }
+func (j *journalFake) Wrote(vals, forgot []state.Value) {
+	j.wrote = append(j.wrote, vals...)
+	j.forgot = append(j.forgot, forgot...)
+}
 
 // TestJournalBeforeWrite: the journal hears of every value, with its
 // baseline and the value the file held, before the file is written; and of
@@ -133,7 +137,15 @@ func TestJournalBeforeWrite(t *testing.T) {
 	if !reflect.DeepEqual(j.writing, wantNotes) {
 		t.Errorf("journal Writing = %+v; want %+v", j.writing, wantNotes)
 	}
-	j.writing, j.writesAtNote, f.writes = nil, nil, nil
+	// After the writes, the same values without Previous: a file holding
+	// the old value later is someone else's doing.
+	wantWrote := []state.Value{
+		{Path: kp, File: fMin, Value: 100}, {Path: bu, File: fMin, Value: 100, Baseline: 50}, {Path: pod1, File: fMin, Value: 100},
+	}
+	if !reflect.DeepEqual(j.wrote, wantWrote) {
+		t.Errorf("journal Wrote = %+v; want %+v", j.wrote, wantWrote)
+	}
+	j.writing, j.wrote, j.writesAtNote, f.writes = nil, nil, nil, nil
 	mustApply(t, l, f, l.Remove("c1"), protection.Full)
 	checkValues(t, f, want{kp: {0, 0}, bu: {50, 0}, pod1: {0, 0}})
 	if !slices.Equal(j.writesAtNote, []int{0}) || len(j.writing) != 3 {

@@ -51,15 +51,16 @@ type Ledger struct {
 	forgot []state.Value
 }
 
-// Journal keeps the ledger's records durable across a crash: Writing gets
+// Journal keeps the ledger's records durable across a crash. Writing gets
 // the values about to be written, with their baselines and the values the
-// files hold until then, before any file is written; Forgot gets the files
-// the ledger no longer holds anything in, after the fact. A crash between
-// Writing and the write leaves files holding Value.Previous, which a new
-// process recognizes as the plugin's.
+// files hold until then (Previous), before any file is written; a crash
+// between Writing and the write leaves files holding Previous, which a new
+// process recognizes as the plugin's. Wrote gets, after the writes, what
+// those files hold now (no Previous: from here on a file holding the old
+// value again is someone else's doing) and the files the ledger forgot.
 type Journal interface {
 	Writing(vals []state.Value)
-	Forgot(files []state.Value)
+	Wrote(vals, forgot []state.Value)
 }
 
 // SetJournal sets the journal told of every write from now on.
