@@ -2,11 +2,14 @@
 // events: the latency of CreateContainer, UpdateContainer, StopContainer and
 // RemoveContainer round trips through NRI's real runtime side
 // (github.com/containerd/nri/pkg/adaptation) with no plugin, with a no-op
-// plugin (test/bench/noop, subscribed to the same events) and with
-// nri-memqos on a fake cgroup v2 tree, sequentially and with 64 concurrent
-// callers, at several counts of live containers (100, 1 000 and 10 000 by
-// default); the plugins' resident memory at each count and after all
-// containers went; and the bytes nri-memqos writes to its state directory
+// plugin (test/bench/noop, subscribed to the same events), with the same
+// plugin run with -adjust (the floor: it does no work either but returns a
+// constant adjustment from CreateContainer and a constant update from
+// UpdateContainer, shaped like nri-memqos' answers) and with nri-memqos on a
+// fake cgroup v2 tree, sequentially and with 64 concurrent callers, at
+// several counts of live containers (100, 1 000 and 10 000 by default); the
+// no-op plugin's and nri-memqos' resident memory at each count and after
+// all containers went; and the bytes nri-memqos writes to its state directory
 // per event.
 //
 // Each setup is filled once, untimed, to a live count N (ascending: the
@@ -48,13 +51,22 @@
 // RSSAt.AfterFillKiB is read before the first scrape at each N, PeakKiB
 // includes them.
 //
+// nri-memqos' targets are ratios over the no-op plugin (Report.Ratios);
+// Report.FloorRatios (noop-adjust over noop) show how much of that any
+// plugin that adjusts something pays, Report.OverFloorRatios (nri-memqos
+// over noop-adjust) what nri-memqos adds beyond that floor. Only nri-memqos
+// touches the fake cgroup tree: the runtime side returns the floor's
+// adjustments and updates to the benchmark, which applies them to its
+// in-memory view of the containers only (nritest.Adjust, Store.ApplyUpdate),
+// as it does nri-memqos'.
+//
 // With the defaults and a plugin whose events cost about what the no-op
-// plugin's do, the test takes about 3 minutes on a 2-CPU machine. A plugin
-// that is slow at 10 000 containers mostly adds to the untimed fill and
-// drain (the churn phases are capped by BENCH_PHASE_BUDGET): one that
-// rewrites its whole state file on every event (about 100 ms per churn step
-// at 10 000 containers) takes 10 to 13 minutes, about 4 of them filling to
-// 10 000 and 4 to 5 draining.
+// plugin's do, the test takes about 4 minutes on a 2-CPU machine, 1 to 1.5
+// of them per plugin setup. A plugin that is slow at 10 000 containers
+// mostly adds to the untimed fill and drain (the churn phases are capped by
+// BENCH_PHASE_BUDGET): one that rewrites its whole state file on every
+// event (about 100 ms per churn step at 10 000 containers) takes 11 to 14
+// minutes, about 4 of them filling to 10 000 and 4 to 5 draining.
 package hook
 
 import (
@@ -135,10 +147,11 @@ const (
 	// compactions that fall unevenly into the phases).
 	targetStateGrowth = 2.0
 
-	modeSequential = "sequential"
-	setupNone      = "none"
-	setupNoop      = "noop"
-	setupMemqos    = "nri-memqos"
+	modeSequential  = "sequential"
+	setupNone       = "none"
+	setupNoop       = "noop"
+	setupNoopAdjust = "noop-adjust" // the no-op plugin with -adjust: the floor
+	setupMemqos     = "nri-memqos"
 )
 
 // The timed events, in the order of a churn step.
@@ -153,7 +166,7 @@ const (
 var (
 	eventNames     = [numEvents]string{"CreateContainer", "UpdateContainer", "StopContainer", "RemoveContainer"}
 	modeConcurrent = fmt.Sprintf("concurrent-%d", concurrency)
-	setups         = []string{setupNone, setupNoop, setupMemqos}
+	setups         = []string{setupNone, setupNoop, setupNoopAdjust, setupMemqos}
 	modes          = []string{modeSequential, modeConcurrent}
 	classes        = []string{"latency-sensitive", "burstable", "best-effort"}
 	// kubeletUnified is what kubelet may already have put in a container's
@@ -169,8 +182,8 @@ type Result struct {
 	Live int `json:"live"`
 	// Mode is "sequential" (one caller) or "concurrent-64" (64 callers).
 	Mode string `json:"mode"`
-	// Setup is "none" (no plugin connected), "noop" (test/bench/noop) or
-	// "nri-memqos".
+	// Setup is "none" (no plugin connected), "noop" (test/bench/noop),
+	// "noop-adjust" (test/bench/noop -adjust) or "nri-memqos".
 	Setup string `json:"setup"`
 	// Event is "CreateContainer", "UpdateContainer", "StopContainer" or
 	// "RemoveContainer".
@@ -194,9 +207,9 @@ type Result struct {
 	Truncated bool `json:"truncated,omitempty"`
 }
 
-// Ratio compares nri-memqos with the no-op plugin for one event, mode and N:
-// the median over the rounds of nri-memqos' figure over the median of the
-// no-op plugin's.
+// Ratio compares two setups for one event, mode and N: the median over the
+// rounds of one setup's figure over the median of the other's (which two:
+// see the Report field that holds it); 0 when the latter is 0.
 type Ratio struct {
 	Live  int     `json:"live"`
 	Mode  string  `json:"mode"`
@@ -331,8 +344,19 @@ type Report struct {
 	Results []Result `json:"results"`
 	// Runs are the single phases' figures, in the order they ran.
 	Runs []Result `json:"runs"`
-	// Ratios are nri-memqos over noop per N, mode and event.
+	// Ratios are nri-memqos over noop per N, mode and event: the issue's
+	// targets.
 	Ratios []Ratio `json:"ratios"`
+	// FloorRatios are noop-adjust over noop per N, mode and event: what
+	// returning an adjustment (CreateContainer) or an update
+	// (UpdateContainer) shaped like nri-memqos' costs a plugin that does no
+	// work; Stop and Remove return nothing in both, so theirs are noise.
+	// Absent in hook.json files from before the floor was measured.
+	FloorRatios []Ratio `json:"floor_ratios,omitempty"`
+	// OverFloorRatios are nri-memqos over noop-adjust per N, mode and
+	// event: what nri-memqos adds beyond the floor. Absent like
+	// FloorRatios.
+	OverFloorRatios []Ratio `json:"over_floor_ratios,omitempty"`
 	// RSS is the resident memory of the noop plugin and of nri-memqos.
 	RSS   []PluginRSS `json:"rss"`
 	State StateWrites `json:"state_writes"`
@@ -452,6 +476,7 @@ func TestHookCost(t *testing.T) {
 	env := map[string]*setup{}
 	env[setupNone] = startSetup(t, b, base, setupNone, nil)
 	env[setupNoop] = startSetup(t, b, base, setupNoop, []string{noopBin, "-name", "noop", "-idx", "10"})
+	env[setupNoopAdjust] = startSetup(t, b, base, setupNoopAdjust, []string{noopBin, "-adjust", "-name", "noop-adjust", "-idx", "11"})
 	env[setupMemqos] = startSetup(t, b, base, setupMemqos, append([]string{memqosBin,
 		"-config", cfgPath, "-state-dir", filepath.Join(base, "state"),
 		"-metrics-address", metricsAddr, "-log-level", "warn"}, strings.Fields(os.Getenv("BENCH_MEMQOS_FLAGS"))...))
@@ -511,7 +536,7 @@ func TestHookCost(t *testing.T) {
 			} else {
 				fill()
 			}
-			t.Logf("%-10s filled to %d live containers in %v", s.name, n, time.Since(t0).Round(time.Millisecond))
+			t.Logf("%-11s filled to %d live containers in %v", s.name, n, time.Since(t0).Round(time.Millisecond))
 		}
 		b.checkTree(t, memqos)
 		if ni == 0 {
@@ -567,7 +592,7 @@ func TestHookCost(t *testing.T) {
 				var line strings.Builder
 				for _, name := range setups {
 					p := ph[name]
-					fmt.Fprintf(&line, "\n  %-10s %5d steps in %6v%s:", name, p.steps, p.elapsed.Round(time.Millisecond), map[bool]string{true: " (budget)"}[p.truncated])
+					fmt.Fprintf(&line, "\n  %-11s %5d steps in %6v%s:", name, p.steps, p.elapsed.Round(time.Millisecond), map[bool]string{true: " (budget)"}[p.truncated])
 					for e := range numEvents {
 						res := summarize(p.lat.d[e])
 						res.Live, res.Mode, res.Setup, res.Event, res.Round, res.Truncated = n, mode, name, eventNames[e], r, p.truncated
@@ -602,7 +627,7 @@ func TestHookCost(t *testing.T) {
 		if r := rss[name]; r != nil {
 			r.RemovedKiB = s.status(t, "VmRSS")
 		}
-		t.Logf("%-10s drained in %v", name, time.Since(t0).Round(time.Millisecond))
+		t.Logf("%-11s drained in %v", name, time.Since(t0).Round(time.Millisecond))
 	}
 	b.checkTree(t, memqos)
 	if fs, _ := os.ReadDir(filepath.Join(cgRoot, "kubepods", "burstable")); slices.ContainsFunc(fs, os.DirEntry.IsDir) {
@@ -641,11 +666,16 @@ func TestHookCost(t *testing.T) {
 		}
 		return math.Round(float64(a)/float64(b)*1000) / 1000
 	}
+	over := func(n int, mode, ev, a, b string) Ratio {
+		x, y := get(n, mode, a, ev), get(n, mode, b, ev)
+		return Ratio{Live: n, Mode: mode, Event: ev, P50: ratio(x.P50Ns, y.P50Ns), P99: ratio(x.P99Ns, y.P99Ns)}
+	}
 	for _, n := range k.sizes {
 		for _, mode := range modes {
 			for _, ev := range eventNames {
-				mq, no := get(n, mode, setupMemqos, ev), get(n, mode, setupNoop, ev)
-				rt := Ratio{Live: n, Mode: mode, Event: ev, P50: ratio(mq.P50Ns, no.P50Ns), P99: ratio(mq.P99Ns, no.P99Ns)}
+				rep.FloorRatios = append(rep.FloorRatios, over(n, mode, ev, setupNoopAdjust, setupNoop))
+				rep.OverFloorRatios = append(rep.OverFloorRatios, over(n, mode, ev, setupMemqos, setupNoopAdjust))
+				rt := over(n, mode, ev, setupMemqos, setupNoop)
 				rep.Ratios = append(rep.Ratios, rt)
 				rep.Targets = append(rep.Targets, target(fmt.Sprintf("%s p99 / noop, %s, %d live", ev, mode, n), rt.P99, targetP99Ratio, "ratio"))
 				if ev == eventNames[evCreate] {
@@ -705,18 +735,20 @@ func TestHookCost(t *testing.T) {
 	}
 }
 
-// summary is the test's closing log: the medians per N, the targets, the
-// memory and state figures.
+// summary is the test's closing log: the medians and ratios per N (of
+// nri-memqos over noop, of the floor noop-adjust over noop, of nri-memqos
+// over the floor), the targets, the memory and state figures.
 func summary(rep *Report, pluginLog *logbuf.Buffer, file string) string {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "hook cost: churn at %v live containers, %d steps per setup, round, N and mode, %d rounds (medians of per-round values), %d CPUs, request %d Mi\n",
 		rep.Sizes, rep.Steps, rep.Rounds, rep.NumCPU, rep.RequestBytes/mi)
+	fmt.Fprintf(&sb, "  ratios p50/p99: memqos/noop the targets; floor/noop what noop-adjust (no work, constant adjustment and update) costs over noop; memqos/floor what nri-memqos adds beyond it\n")
 	for _, n := range rep.Sizes {
 		fmt.Fprintf(&sb, "  %d live:\n  %-13s %-16s", n, "mode", "event")
 		for _, name := range setups {
 			fmt.Fprintf(&sb, " %21s", name+" p50/p99")
 		}
-		fmt.Fprintf(&sb, " %13s\n", "ratio p50/p99")
+		fmt.Fprintf(&sb, " %13s %13s %13s\n", "memqos/noop", "floor/noop", "memqos/floor")
 		for _, mode := range modes {
 			for _, ev := range eventNames {
 				fmt.Fprintf(&sb, "  %-13s %-16s", mode, ev)
@@ -727,9 +759,11 @@ func summary(rep *Report, pluginLog *logbuf.Buffer, file string) string {
 						}
 					}
 				}
-				for _, r := range rep.Ratios {
-					if r.Live == n && r.Mode == mode && r.Event == ev {
-						fmt.Fprintf(&sb, " %6.3f/%6.3f", r.P50, r.P99)
+				for _, rs := range [][]Ratio{rep.Ratios, rep.FloorRatios, rep.OverFloorRatios} {
+					for _, r := range rs {
+						if r.Live == n && r.Mode == mode && r.Event == ev {
+							fmt.Fprintf(&sb, " %6.3f/%6.3f", r.P50, r.P99)
+						}
 					}
 				}
 				sb.WriteString("\n")
@@ -1260,7 +1294,7 @@ func (s *setup) create(ctx context.Context, l *lats) error {
 	t0 := time.Now()
 	rsp, err := s.rt.CreateContainer(ctx, req)
 	l.add(evCreate, time.Since(t0))
-	if err == nil && s.name == setupMemqos && len(rsp.GetAdjust().GetLinux().GetResources().GetUnified()) == 0 {
+	if err == nil && adjusts(s.name) && len(rsp.GetAdjust().GetLinux().GetResources().GetUnified()) == 0 {
 		err = fmt.Errorf("no unified values in the adjustment: %v", rsp.GetAdjust())
 	}
 	if err != nil {
@@ -1283,6 +1317,11 @@ func (s *setup) create(ctx context.Context, l *lats) error {
 	return nil
 }
 
+// adjusts tells whether a setup's plugin returns an adjustment from every
+// CreateContainer and an update of the container from every
+// UpdateContainer: the benchmark checks that it did.
+func adjusts(setup string) bool { return setup == setupMemqos || setup == setupNoopAdjust }
+
 // retire ends a live container: when resize is set, an in-place resize
 // first (UpdateContainer, timed, then PostUpdateContainer); then
 // StopContainer and RemoveContainer (timed each). The pod goes with its
@@ -1293,7 +1332,7 @@ func (s *setup) retire(ctx context.Context, y *ctr, resize bool, l *lats) error 
 		t0 := time.Now()
 		rsp, err := s.rt.UpdateContainer(ctx, &adaptation.UpdateContainerRequest{Pod: y.pod.sb, Container: y.c, LinuxResources: res})
 		l.add(evUpdate, time.Since(t0))
-		if err == nil && s.name == setupMemqos && !slices.ContainsFunc(rsp.GetUpdate(), func(u *api.ContainerUpdate) bool { return u.GetContainerId() == y.c.Id }) {
+		if err == nil && adjusts(s.name) && !slices.ContainsFunc(rsp.GetUpdate(), func(u *api.ContainerUpdate) bool { return u.GetContainerId() == y.c.Id }) {
 			err = fmt.Errorf("no update for the resized container: %v", rsp.GetUpdate())
 		}
 		if err != nil {

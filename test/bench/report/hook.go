@@ -71,8 +71,12 @@ type hookReport struct {
 	Events        []string     `json:"events"`
 	Results       []hookResult `json:"results"`
 	Ratios        []hookRatio  `json:"ratios"`
-	RSS           []hookRSS    `json:"rss"`
-	State         struct {
+	// FloorRatios and OverFloorRatios are absent (nil) in files from
+	// before the floor (noop-adjust) was measured.
+	FloorRatios     []hookRatio `json:"floor_ratios"`
+	OverFloorRatios []hookRatio `json:"over_floor_ratios"`
+	RSS             []hookRSS   `json:"rss"`
+	State           struct {
 		Counter   string          `json:"counter"`
 		Available bool            `json:"available"`
 		PerN      []hookStatePerN `json:"per_n"`
@@ -82,9 +86,14 @@ type hookReport struct {
 }
 
 var (
-	hookSetups = []string{"none", "noop", "nri-memqos"}
+	hookSetups = []string{"none", "noop", "noop-adjust", "nri-memqos"}
 	hookModes  = []string{"sequential", "concurrent-64"}
+	// setupNames are the setups' names in the per-N tables.
+	setupNames = map[string]string{"none": "none", "noop": "no-op", "noop-adjust": "floor", "nri-memqos": "nri-memqos"}
 )
+
+// hasFloor tells whether the run measured the floor (noop-adjust).
+func (h *hookReport) hasFloor() bool { return len(h.FloorRatios) > 0 }
 
 func (h *hookReport) result(live int, mode, setup, event string) (hookResult, bool) {
 	for _, r := range h.Results {
@@ -95,8 +104,23 @@ func (h *hookReport) result(live int, mode, setup, event string) (hookResult, bo
 	return hookResult{}, false
 }
 
+// ratio is nri-memqos over noop.
 func (h *hookReport) ratio(live int, mode, event string) (hookRatio, bool) {
-	for _, r := range h.Ratios {
+	return findRatio(h.Ratios, live, mode, event)
+}
+
+// floor is noop-adjust over noop.
+func (h *hookReport) floor(live int, mode, event string) (hookRatio, bool) {
+	return findRatio(h.FloorRatios, live, mode, event)
+}
+
+// overFloor is nri-memqos over noop-adjust.
+func (h *hookReport) overFloor(live int, mode, event string) (hookRatio, bool) {
+	return findRatio(h.OverFloorRatios, live, mode, event)
+}
+
+func findRatio(rs []hookRatio, live int, mode, event string) (hookRatio, bool) {
+	for _, r := range rs {
 		if r.Live == live && r.Mode == mode && r.Event == event {
 			return r, true
 		}
@@ -155,9 +179,13 @@ func renderHook(w func(string, ...any), h *hookReport, out string) ([]string, er
 	}
 	w("## 1. Cost of the container events")
 	w("")
-	w("Container events round trip through NRI's real runtime side (`pkg/adaptation`, as containerd embeds it) to a plugin over ttrpc: no plugin, a no-op plugin subscribed to the same events as nri-memqos (the floor any external plugin costs), and nri-memqos on a fake cgroup v2 tree with its state directory on tmpfs.")
+	if h.hasFloor() {
+		w("Container events round trip through NRI's real runtime side (`pkg/adaptation`, as containerd embeds it) to a plugin over ttrpc: no plugin, a no-op plugin subscribed to the same events as nri-memqos (what any external plugin costs), the same plugin returning constant adjustments (the floor, below) and nri-memqos on a fake cgroup v2 tree with its state directory on tmpfs.")
+	} else {
+		w("Container events round trip through NRI's real runtime side (`pkg/adaptation`, as containerd embeds it) to a plugin over ttrpc: no plugin, a no-op plugin subscribed to the same events as nri-memqos (the floor any external plugin costs), and nri-memqos on a fake cgroup v2 tree with its state directory on tmpfs.")
+	}
 	w("Each setup is filled once (untimed) to N live containers, then churns: every step creates a container (CreateContainer timed; PostCreate and Start untimed), resizes the oldest live container (UpdateContainer timed, PostUpdate untimed), stops and removes it (StopContainer and RemoveContainer timed each), so N containers stay alive (up to N+%d while %d callers are mid-step).", h.Concurrency, h.Concurrency)
-	w("%d steps per setup, round, N and mode, one caller or %d; the setups take turns in chunks; figures are medians over %d round(s), ratios are nri-memqos over the no-op plugin.", h.Steps, h.Concurrency, h.Rounds)
+	w("%d steps per setup, round, N and mode, one caller or %d; the setups take turns in chunks; figures are medians over %d round(s), ratios are nri-memqos over the no-op plugin unless said otherwise.", h.Steps, h.Concurrency, h.Rounds)
 	var cut []string
 	for _, r := range h.Results {
 		if r.Truncated && r.Event == "CreateContainer" {
@@ -171,21 +199,35 @@ func renderHook(w func(string, ...any), h *hookReport, out string) ([]string, er
 	w("")
 
 	// Ratios against N.
-	w("nri-memqos over the no-op plugin:")
+	type ratioRow struct {
+		name string
+		get  func(int, string, string) (hookRatio, bool)
+	}
+	rows := []ratioRow{{"nri-memqos / no-op", h.ratio}}
+	if h.hasFloor() {
+		w("The floor is the no-op plugin run with `-adjust`: it does no work either, but returns from CreateContainer a constant adjustment shaped like nri-memqos' (the annotation `memqos.nri.io/resolved-request` and the unified keys `memory.min` and `memory.swap.max`) and from UpdateContainer one update with the same unified keys, so floor / no-op is what the runtime side's handling of an adjustment costs any plugin that adjusts something, and nri-memqos / floor what nri-memqos adds beyond it (Stop and Remove return nothing in both: their floor is noise).")
+		w("")
+		rows = append(rows, ratioRow{"floor / no-op", h.floor}, ratioRow{"nri-memqos / floor", h.overFloor})
+		w("Ratios of the median latencies:")
+	} else {
+		w("nri-memqos over the no-op plugin:")
+	}
 	w("")
-	w("| live containers | mode | Create p50 | Create p99 | Update p99 | Stop p99 | Remove p99 |")
-	w("| --- | --- | --- | --- | --- | --- | --- |")
+	w("| live containers | mode | ratio | Create p50 | Create p99 | Update p99 | Stop p99 | Remove p99 |")
+	w("| --- | --- | --- | --- | --- | --- | --- | --- |")
 	for _, n := range h.Sizes {
 		for _, mode := range hookModes {
-			row := fmt.Sprintf("| %d | %s |", n, modeName(mode))
-			for i, ev := range h.Events {
-				r, _ := h.ratio(n, mode, ev)
-				if i == 0 {
-					row += fmt.Sprintf(" %.3f |", r.P50)
+			for _, rr := range rows {
+				row := fmt.Sprintf("| %d | %s | %s |", n, modeName(mode), rr.name)
+				for i, ev := range h.Events {
+					r, _ := rr.get(n, mode, ev)
+					if i == 0 {
+						row += fmt.Sprintf(" %.3f |", r.P50)
+					}
+					row += fmt.Sprintf(" %.3f |", r.P99)
 				}
-				row += fmt.Sprintf(" %.3f |", r.P99)
+				w("%s", row)
 			}
-			w("%s", row)
 		}
 	}
 	w("")
@@ -283,16 +325,25 @@ func renderHook(w func(string, ...any), h *hookReport, out string) ([]string, er
 		w("")
 	}
 
-	// Per N.
+	// Per N; the floor's columns only when it was measured.
+	setups := hookSetups
+	if !h.hasFloor() {
+		setups = slices.DeleteFunc(slices.Clone(setups), func(s string) bool { return s == "noop-adjust" })
+	}
 	for _, n := range h.Sizes {
 		w("### %d live containers", n)
 		w("")
-		w("| event | mode | none p50 | none p99 | no-op p50 | no-op p99 | nri-memqos p50 | nri-memqos p99 | ratio p50 | ratio p99 |")
-		w("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+		head, rule := "| event | mode |", "| --- | --- |"
+		for _, setup := range setups {
+			head += fmt.Sprintf(" %s p50 | %s p99 |", setupNames[setup], setupNames[setup])
+			rule += " --- | --- |"
+		}
+		w("%s ratio p50 | ratio p99 |", head)
+		w("%s --- | --- |", rule)
 		for _, mode := range hookModes {
 			for _, ev := range h.Events {
 				row := fmt.Sprintf("| %s | %s |", short(ev), modeName(mode))
-				for _, setup := range hookSetups {
+				for _, setup := range setups {
 					r, _ := h.result(n, mode, setup, ev)
 					row += fmt.Sprintf(" %s | %s |", us(r.P50Ns), us(r.P99Ns))
 				}
@@ -335,6 +386,13 @@ func renderHook(w func(string, ...any), h *hookReport, out string) ([]string, er
 		s, _ := h.ratio(n, "sequential", "CreateContainer")
 		c, _ := h.ratio(n, "concurrent-64", "CreateContainer")
 		headlines = append(headlines, fmt.Sprintf("hook CreateContainer p99 nri-memqos/noop at %d live: sequential %.3f, 64 concurrent %.3f (target <= 1.05)", n, s.P99, c.P99))
+		if h.hasFloor() {
+			fs, _ := h.floor(n, "sequential", "CreateContainer")
+			fc, _ := h.floor(n, "concurrent-64", "CreateContainer")
+			xs, _ := h.overFloor(n, "sequential", "CreateContainer")
+			xc, _ := h.overFloor(n, "concurrent-64", "CreateContainer")
+			headlines = append(headlines, fmt.Sprintf("hook CreateContainer p99 at %d live: floor (noop-adjust/noop) sequential %.3f, 64 concurrent %.3f; nri-memqos over the floor (nri-memqos/noop-adjust) sequential %.3f, 64 concurrent %.3f", n, fs.P99, fc.P99, xs.P99, xc.P99))
+		}
 	}
 	var rss []string
 	for _, n := range h.Sizes {
