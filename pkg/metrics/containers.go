@@ -3,6 +3,7 @@ package metrics
 import (
 	"bufio"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -79,11 +80,27 @@ func withStats(f func(st *reconcile.Stats, emit func(string, float64))) func(*Co
 	}
 }
 
-// series is one container ready to write: its label set, written once.
+// series is one container ready to write: its label values, escaped,
+// in the order of labels.
 type series struct {
-	c      *Container
-	st     *reconcile.Stats
-	labels string // namespace="…",pod="…",container="…",container_id="…",class="…"
+	c    *Container
+	st   *reconcile.Stats
+	vals [5]string
+}
+
+// labelOrder is, per family, the order its labels are written in: sorted
+// by name, as the client library writes them, the family's own label in
+// its place (index len(labels)).
+func labelOrder(f family) []int {
+	names := append(slices.Clone(labels), f.extra)
+	idx := make([]int, 0, len(names))
+	for i := range names {
+		if names[i] != "" {
+			idx = append(idx, i)
+		}
+	}
+	slices.SortFunc(idx, func(a, b int) int { return strings.Compare(names[a], names[b]) })
+	return idx
 }
 
 // writeContainers writes the per-container families in the text
@@ -113,17 +130,11 @@ func writeContainers(w *bufio.Writer, src Source) (skipped int, first string) {
 				break
 			}
 		}
-		var b strings.Builder
-		for i, name := range labels {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString(name)
-			b.WriteString(`="`)
-			escapeLabel(&b, vals[i])
-			b.WriteByte('"')
+		var esc [5]string
+		for i, v := range vals {
+			esc[i] = escapeLabel(v)
 		}
-		ls := b.String()
+		ls := strings.Join(esc[:], "\xff")
 		if why == "" && seen[ls] {
 			why = "the same series twice"
 		}
@@ -136,11 +147,12 @@ func writeContainers(w *bufio.Writer, src Source) (skipped int, first string) {
 			continue
 		}
 		seen[ls] = true
-		list = append(list, series{c: c, st: st, labels: ls})
+		list = append(list, series{c: c, st: st, vals: esc})
 	}
 	var line []byte
 	for _, f := range families {
 		name := namespace + "_" + f.name
+		order := labelOrder(f)
 		wrote := false
 		for _, s := range list {
 			f.samples(s.c, s.st, func(extra string, v float64) {
@@ -150,16 +162,24 @@ func writeContainers(w *bufio.Writer, src Source) (skipped int, first string) {
 				}
 				line = append(line[:0], name...)
 				line = append(line, '{')
-				line = append(line, s.labels...)
-				if f.extra != "" {
-					line = append(line, ',')
-					line = append(line, f.extra...)
-					line = append(line, `="`...)
-					line = append(line, extra...) // our own constants: nothing to escape
+				for k, i := range order {
+					if k > 0 {
+						line = append(line, ',')
+					}
+					if i == len(labels) {
+						line = append(line, f.extra...)
+						line = append(line, `="`...)
+						line = append(line, extra...) // our own constants: nothing to escape
+					} else {
+						line = append(line, labels[i]...)
+						line = append(line, `="`...)
+						line = append(line, s.vals[i]...)
+					}
 					line = append(line, '"')
 				}
 				line = append(line, "} "...)
-				line = strconv.AppendFloat(line, v, 'f', -1, 64)
+				// As the client library writes values.
+				line = strconv.AppendFloat(line, v, 'g', -1, 64)
 				line = append(line, '\n')
 				_, _ = w.Write(line) // a failed write shows in Flush
 			})
@@ -177,21 +197,10 @@ func countSeries(c *Container, st *reconcile.Stats) int {
 	return n
 }
 
-// escapeLabel writes a label value as the text format quotes it.
-func escapeLabel(b *strings.Builder, v string) {
-	for i := 0; i < len(v); i++ {
-		switch c := v[i]; c {
-		case '\\':
-			b.WriteString(`\\`)
-		case '"':
-			b.WriteString(`\"`)
-		case '\n':
-			b.WriteString(`\n`)
-		default:
-			b.WriteByte(c)
-		}
-	}
-}
+// labelEscaper escapes a label value as the text format quotes it.
+var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
+
+func escapeLabel(v string) string { return labelEscaper.Replace(v) }
 
 // escapeHelp escapes a HELP text as the text format wants it.
 func escapeHelp(s string) string {

@@ -267,3 +267,47 @@ func BenchmarkScrape(b *testing.B) {
 		}
 	}
 }
+
+// TestScrapeCanonicalLines: every per-container line is written as the
+// client library writes it (labels sorted by name, values as it formats
+// them), so a scrape reads the same as before the series were streamed and
+// tools that match lines keep working.
+func TestScrapeCanonicalLines(t *testing.T) {
+	id := "fc988c9bc93e7733d88ecfbbc2ab9e618ddad328b376dafe3fffe4ccad8d9c9d"
+	src := &fakeSource{
+		containers: []metrics.Container{{ID: id, Namespace: "e2e", Pod: "served", Container: "app", Class: "latency-sensitive",
+			Min: 268435456, High: 400 << 20}, {ID: "x", Namespace: "odd\"ns\\", Pod: "p\nq", Container: "c", Class: "burstable"}},
+		stats: map[string]reconcile.Stats{id: {Usage: 5, Reclaimed: map[reconcile.Reason]int64{reconcile.ReasonWatermark: 7}}},
+	}
+	_, body := get(t, metrics.New(src).Handler(), "/metrics")
+	want := `nri_memqos_container_memory_min_bytes{class="latency-sensitive",container="app",container_id="fc988c9bc93e",namespace="e2e",pod="served"} 2.68435456e+08`
+	if !strings.Contains(body, want+"\n") {
+		t.Errorf("/metrics lacks %s", want)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var canon strings.Builder
+	for _, f := range fams {
+		if strings.HasPrefix(f.GetName(), "nri_memqos_container_") {
+			if _, err := expfmt.MetricFamilyToText(&canon, f); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	n := 0
+	for _, line := range strings.Split(body, "\n") {
+		if !strings.HasPrefix(line, "nri_memqos_container_") {
+			continue
+		}
+		n++
+		if !strings.Contains(canon.String(), line+"\n") {
+			t.Errorf("line %q is not as the client library writes it", line)
+		}
+	}
+	if n != 2+1+1+3+1+1+1+3+1+2 {
+		t.Errorf("%d per-container lines; want 16", n)
+	}
+}
