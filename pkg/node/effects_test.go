@@ -3,9 +3,12 @@ package node_test
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"nri-memqos/pkg/state"
 )
 
 // TestAncestorWriterOrdering: with Run's writer, Create and Remove return
@@ -119,5 +122,48 @@ func TestMemoryReleaseAfterMassRemoval(t *testing.T) {
 	}
 	if n := count(); n != 3 {
 		t.Errorf("%d releases after 100 came and went; want still 3", n)
+	}
+}
+
+// TestCloseWaitsForTheWritersLastPass: at shutdown (Run's context ends)
+// the writer's last pass writes what was pending and journals it; Close
+// waits for that before closing the state, so a restarted plugin still
+// knows those ancestor values as its own.
+func TestCloseWaitsForTheWritersLastPass(t *testing.T) {
+	stateFile := filepath.Join(t.TempDir(), "state.json")
+	f := newFixture(t, 2, "", stateFile)
+	a := ctrSpec{id: "a", pod: "a", class: "latency-sensitive", request: request256, limit: limit512}
+	f.cgroup(a.rel())
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { f.n.Run(ctx); close(done) }()
+	for !f.n.AncestorWriterRunning() {
+		time.Sleep(time.Millisecond)
+	}
+	resume := f.n.PauseAncestorWriter()
+	if _, err := f.n.Create(a.facts()); err != nil {
+		t.Fatal(err)
+	}
+	cancel() // shutdown with the raise still pending
+	closed := make(chan error, 1)
+	go func() { closed <- f.n.Close() }()
+	time.Sleep(50 * time.Millisecond)
+	resume()
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	f.check(ancestors(request256, 0, map[string][2]int64{"a": {request256, 0}}))
+	st, err := state.Read(stateFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Ancestors) != 3 {
+		t.Errorf("state after shutdown holds %d ancestor values (%+v); want the 3 written in the last pass", len(st.Ancestors), st.Ancestors)
+	}
+	for _, w := range f.warnings() {
+		if !strings.Contains(w, "plain test tree") {
+			t.Errorf("warning: %s", w)
+		}
 	}
 }

@@ -111,6 +111,9 @@ type Node struct {
 	effects *effects
 	// shrink releases memory after a mass removal (memory.go).
 	shrink shrinkWatch
+	// runs counts the Run calls in progress (Close waits for them).
+	runMu sync.Mutex
+	runs  sync.WaitGroup
 }
 
 // errNotConfigured fails events that arrive before any configuration.
@@ -141,6 +144,10 @@ func New(o Options) *Node {
 // Run runs the ancestor writer, the reconciler and the ancestor repair
 // from the first configuration on until ctx ends.
 func (n *Node) Run(ctx context.Context) {
+	n.runMu.Lock()
+	n.runs.Add(1)
+	n.runMu.Unlock()
+	defer n.runs.Done()
 	select {
 	case <-ctx.Done():
 		return
@@ -157,8 +164,25 @@ func (n *Node) Run(ctx context.Context) {
 	wg.Wait()
 }
 
-// Close closes the state store; call it when the events have ended.
+// closeWait bounds how long Close waits for Run to end.
+const closeWait = 5 * time.Second
+
+// Close closes the state store once Run has ended (at most closeWait):
+// the ancestor writer's last pass, after Run's context ended, still
+// journals what it writes. Call it when the events have ended.
 func (n *Node) Close() error {
+	done := make(chan struct{})
+	go func() {
+		n.runMu.Lock()
+		defer n.runMu.Unlock()
+		n.runs.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(closeWait):
+		n.log.Warnf("closing the state while the ancestor writer still runs (waited %v)", closeWait)
+	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.store == nil {
