@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -49,13 +50,6 @@ type Record struct {
 func (r *Record) Empty() bool {
 	return len(r.Requests) == 0 && len(r.DropRequests) == 0 && len(r.Containers) == 0 &&
 		len(r.DropContainers) == 0 && len(r.Ancestors) == 0 && len(r.DropAncestors) == 0
-}
-
-// Apply carries r's changes into s.
-func (s *State) Apply(r *Record) {
-	b := newBuilder(s)
-	b.apply(r)
-	b.finish()
 }
 
 // builder applies many records to a state: ancestors stay in a map until
@@ -138,16 +132,17 @@ func journals(path string) ([]uint64, error) {
 }
 
 // replay reads the snapshot at path and applies the journals it does not
-// include. A missing snapshot is an empty state of no scope. Lines that do
+// include, those before generation before (a compaction folds only the
+// journals no longer appended to; everyone else asks for all). A missing snapshot is an empty state of no scope. Lines that do
 // not parse are skipped and reported in err (joined), with the state
 // holding everything else. last is the newest generation found (0 when
 // none).
-func replay(path string) (s *State, last uint64, err error) {
+func replay(path string, before uint64) (s *State, last uint64, err error) {
 	// A compaction may replace the snapshot and remove the journals it
 	// took in between the reads here: read again when a journal the
 	// snapshot needs vanished.
 	for range 5 {
-		s, last, err = replayOnce(path)
+		s, last, err = replayOnce(path, before)
 		if !errors.Is(err, errJournalGone) {
 			return s, last, err
 		}
@@ -157,7 +152,7 @@ func replay(path string) (s *State, last uint64, err error) {
 
 var errJournalGone = errors.New("journal removed while reading")
 
-func replayOnce(path string) (*State, uint64, error) {
+func replayOnce(path string, before uint64) (*State, uint64, error) {
 	s := &State{}
 	data, err := os.ReadFile(path)
 	switch {
@@ -178,8 +173,8 @@ func replayOnce(path string) (*State, uint64, error) {
 	b := newBuilder(s)
 	defer b.finish()
 	for _, g := range gens {
-		if g < s.Journal {
-			continue // taken in by the snapshot
+		if g < s.Journal || g >= before {
+			continue // taken in by the snapshot, or not asked for
 		}
 		last = g
 		name := journalName(path, g)
@@ -227,7 +222,7 @@ const compactMin = 256 << 10
 // returned unless the new snapshot or journal cannot be written. onError,
 // when not nil, receives the failures of background compactions.
 func Open(path, scope string, onError func(error)) (*Store, *State, error) {
-	s, last, rerr := replay(path)
+	s, last, rerr := replay(path, math.MaxUint64)
 	if s.Scope != scope {
 		s = &State{Scope: scope}
 	}
@@ -293,10 +288,11 @@ func (st *Store) rotate() {
 // and removes them.
 func (st *Store) compactBefore(gen uint64, done chan struct{}) {
 	defer close(done)
-	s, err := replayBefore(st.path, gen)
+	s, _, err := replay(st.path, gen)
 	if err != nil {
 		st.report(err)
 	}
+	s.Journal = gen
 	n, err := st.writeSnapshot(s)
 	st.mu.Lock()
 	st.compact = nil
@@ -333,39 +329,6 @@ func applyJournal(b *builder, name string, data []byte, newest bool) error {
 		b.apply(&r)
 	}
 	return errors.Join(errs...)
-}
-
-// replayBefore is the snapshot at path with the journals before gen
-// applied, as State.Journal = gen.
-func replayBefore(path string, gen uint64) (*State, error) {
-	s := &State{}
-	data, err := os.ReadFile(path)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return s, fmt.Errorf("failed to read state: %w", err)
-	}
-	if err == nil {
-		if err := json.Unmarshal(data, s); err != nil {
-			return &State{}, fmt.Errorf("failed to read state from %s: %w", path, err)
-		}
-	}
-	var errs []error
-	b := newBuilder(s)
-	for g := s.Journal; g < gen; g++ {
-		data, err := os.ReadFile(journalName(path, g))
-		if errors.Is(err, os.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("failed to read state journal: %w", err))
-			continue
-		}
-		if err := applyJournal(b, journalName(path, g), data, false); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	b.finish()
-	s.Journal = gen
-	return s, errors.Join(errs...)
 }
 
 // writeSnapshot saves s at st.path and counts the bytes.

@@ -146,7 +146,7 @@ func Read(path string) (*State, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("failed to read state: %w", err)
 	}
-	s, _, err := replay(path)
+	s, _, err := replay(path, math.MaxUint64)
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +157,7 @@ func Read(path string) (*State, error) {
 // missing file, or one saved for another scope, gives an empty state; what
 // cannot be read is reported, with the state holding the rest.
 func Load(path, scope string) (*State, error) {
-	s, _, err := replay(path)
+	s, _, err := replay(path, math.MaxUint64)
 	if s.Scope != scope {
 		return &State{Scope: scope}, err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/containerd/nri/pkg/adaptation"
 
 	"nri-memqos/test/internal/cgtest"
+	"nri-memqos/test/internal/proc"
 	"nri-memqos/test/internal/wait"
 )
 
@@ -86,7 +87,7 @@ func healthz(addr string, code int, words ...string) string {
 // TestHealthListener: -health-address serves /healthz and /readyz and no
 // data; -metrics-address serves all three.
 func TestHealthListener(t *testing.T) {
-	metricsAt, healthAt := freeAddr(t), freeAddr(t)
+	metricsAt, healthAt := proc.FreeAddr(t), proc.FreeAddr(t)
 	_, p := startExternal(t, 2, "", "-metrics-address", metricsAt, "-health-address", healthAt)
 	for _, addr := range []string{healthAt, metricsAt} {
 		if msg := healthz(addr, http.StatusOK, "ok"); msg != "" {
@@ -111,7 +112,7 @@ func TestHealthListener(t *testing.T) {
 // /healthz once it has run longer than -liveness-timeout, naming the tick;
 // /readyz stays ok; /healthz is ok again once the tick finishes.
 func TestLivenessStuckTick(t *testing.T) {
-	metricsAt, healthAt := freeAddr(t), freeAddr(t)
+	metricsAt, healthAt := proc.FreeAddr(t), proc.FreeAddr(t)
 	e, p := startExternal(t, 2, "reconciler:\n  interval: 50ms\n  driftInterval: 100ms\n",
 		"-metrics-address", metricsAt, "-health-address", healthAt, "-liveness-timeout", "1s")
 	w := lsWorkload("stuck-tick", "a1b2c3d4-0001-4000-8000-000000000001", "ctr-stuck-tick", lsBuiltin)
@@ -149,7 +150,7 @@ func TestLivenessStuckTick(t *testing.T) {
 // finishes. (On cgroup v2 no event does cgroup I/O: see
 // TestLivenessStuckAncestorWriter.)
 func TestLivenessStuckEvent(t *testing.T) {
-	healthAt := freeAddr(t)
+	healthAt := proc.FreeAddr(t)
 	e, p := startExternal(t, 1, "", "-metrics-address", "", "-health-address", healthAt, "-liveness-timeout", "1s",
 		"-reconnect-max", "200ms")
 	w := lsWorkload("stuck-event", "a1b2c3d4-0002-4000-8000-000000000002", "ctr-stuck-event", lsBuiltin)
@@ -186,7 +187,7 @@ func TestLivenessStuckEvent(t *testing.T) {
 // naming the writer once it has run longer than -liveness-timeout; all is
 // well again once the write finishes (issue 11).
 func TestLivenessStuckAncestorWriter(t *testing.T) {
-	healthAt := freeAddr(t)
+	healthAt := proc.FreeAddr(t)
 	e, p := startExternal(t, 2, "", "-metrics-address", "", "-health-address", healthAt, "-liveness-timeout", "1s")
 	w := lsWorkload("stuck-writer", "a1b2c3d4-0003-4000-8000-000000000003", "ctr-stuck-writer", lsBuiltin)
 	podDir := e.v2Tree(w.uid, w.id)

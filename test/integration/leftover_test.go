@@ -2,6 +2,8 @@ package integration
 
 import (
 	"testing"
+
+	"nri-memqos/test/internal/proc"
 )
 
 // TestMetricsSameNameContainers: containerd sends no StopContainer when a
@@ -11,7 +13,7 @@ import (
 // apart by container_id. (That the leftover leaves the series a minute
 // after its creation is pkg/node's TestMetricsLeftoverCreated.)
 func TestMetricsSameNameContainers(t *testing.T) {
-	addr := freeAddr(t)
+	addr := proc.FreeAddr(t)
 	e, _ := startExternal(t, 2, "", "-metrics-address", addr)
 	w := lsWorkload("retried", "b1b2c3d4-0001-4000-8000-000000000001", "0123456789abcdef-first", lsBuiltin)
 	next := w

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -19,6 +18,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"nri-memqos/test/internal/cgtest"
+	"nri-memqos/test/internal/proc"
 	"nri-memqos/test/internal/wait"
 )
 
@@ -38,21 +38,6 @@ const (
 	famCap       = "node_protection_cap_bytes"
 	famEvents    = "event_duration_seconds"
 )
-
-// freeAddr returns a loopback address whose port nobody listens on (it was
-// free a moment ago).
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
 
 // get fetches url and returns status and body.
 func get(url string) (int, string, error) {
@@ -210,7 +195,7 @@ func (e *env) deployRunning(t *testing.T, w workload, usage int64) {
 // counters, and checks /healthz and /readyz, the latter going 503 once the
 // runtime is gone.
 func TestMetricsEndpoint(t *testing.T) {
-	addr := freeAddr(t)
+	addr := proc.FreeAddr(t)
 	e, p := startExternal(t, 2, "reconciler:\n  interval: 100ms\n  driftInterval: 100ms\n",
 		"-metrics-address", addr, "-reconnect-max", "500ms")
 
@@ -461,7 +446,7 @@ func TestReloadOnFileChange(t *testing.T) {
 	e := newEnv(t)
 	e.mustStartNRI()
 	cfg := e.writeConfig("memqos.yaml", 2, "")
-	p := e.startPlugin(cfg, "-metrics-address", freeAddr(t))
+	p := e.startPlugin(cfg, "-metrics-address", proc.FreeAddr(t))
 	e.waitSync(p)
 
 	old := lsWorkload("old", "e1b2c3d4-0001-4000-8000-000000000001", "ctr-old", lsBuiltin)
@@ -558,7 +543,7 @@ func TestReloadSurvivesRuntimeRestart(t *testing.T) {
 	e := newEnv(t)
 	e.mustStartNRI()
 	cfg := e.writeConfig("memqos.yaml", 2, "")
-	p := e.startPlugin(cfg, "-reconnect-max", "500ms", "-metrics-address", freeAddr(t))
+	p := e.startPlugin(cfg, "-reconnect-max", "500ms", "-metrics-address", proc.FreeAddr(t))
 	e.waitSync(p)
 
 	e.writeConfig("memqos.yaml", 2, lsHalf)
@@ -589,7 +574,7 @@ func TestReloadSurvivesRuntimeRestart(t *testing.T) {
 func TestReloadNodeProtectionCap(t *testing.T) {
 	e := newEnv(t)
 	e.mustStartNRI()
-	addr := freeAddr(t)
+	addr := proc.FreeAddr(t)
 	cfg := e.writeConfig("memqos.yaml", 2, "")
 	p := e.startPlugin(cfg, "-metrics-address", addr)
 	e.waitSync(p)

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"nri-memqos/test/internal/cgtest"
+	"nri-memqos/test/internal/proc"
 	"nri-memqos/test/internal/wait"
 )
 
@@ -23,7 +24,7 @@ func TestReloadHalfWrittenFile(t *testing.T) {
 	e.mustStartNRI()
 	goldClass := "classes:\n  gold:\n    min: 0.5\n"
 	path := e.writeConfig("memqos.yaml", 2, fastReconciler+goldClass)
-	p := e.startPlugin(path, "-metrics-address", freeAddr(t))
+	p := e.startPlugin(path, "-metrics-address", proc.FreeAddr(t))
 	e.waitSync(p)
 
 	goldWorkload := func(name, uid, id string) workload {

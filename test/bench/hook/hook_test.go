@@ -465,7 +465,7 @@ func TestHookCost(t *testing.T) {
 	cfgPath := filepath.Join(base, "memqos.yaml")
 	writeConfig(t, cfgPath, cgRoot)
 	request := requestSize(t, k.sizes[len(k.sizes)-1])
-	metricsAddr := freeAddr(t)
+	metricsAddr := proc.FreeAddr(t)
 
 	// The adaptation logs through logrus' standard logger.
 	rtLog := logbuf.Capped(64 << 10)
@@ -913,21 +913,6 @@ func requestSize(t *testing.T, maxLive int) int64 {
 		t.Fatalf("MemTotal %d bytes: too small for %d latency-sensitive containers of 1Mi", memTotal, ls)
 	}
 	return req
-}
-
-// freeAddr returns a 127.0.0.1 address with a port nobody listens on (for
-// nri-memqos' metrics).
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
 }
 
 // stateCounterReader reads nri_memqos_state_bytes_written_total from the

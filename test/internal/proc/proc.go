@@ -4,8 +4,10 @@
 package proc
 
 import (
+	"net"
 	"os/exec"
 	"syscall"
+	"testing"
 	"time"
 )
 
@@ -73,4 +75,19 @@ func (p *Process) Stop(grace time.Duration) {
 func (p *Process) Kill() {
 	_ = p.Cmd.Process.Kill()
 	<-p.done
+}
+
+// FreeAddr returns a 127.0.0.1 address whose port nobody listens on (it
+// was free a moment ago), for a listener of a process the test starts.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return addr
 }
