@@ -51,7 +51,8 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 		configFile = fs.String("config", "", "configuration `FILE` (YAML), such as /etc/nri/conf.d/10-nri-memqos.conf; default: the built-in configuration")
 		output     = fs.String("o", "text", "output `FORMAT`: text or json")
 		memTotal   = fs.String("mem-total", "", "node memory (MemTotal) in `BYTES` or as a quantity such as 16Gi; default: this node's /proc/meminfo")
-		kubeletQoS = fs.Bool("kubelet-memory-qos", false, "kubelet's MemoryQoS feature gate is on: on cgroup v2 it passes memory.min = the container's request")
+		kubeletQoS = fs.Bool("kubelet-memory-qos", false, "kubelet's MemoryQoS feature gate is on: on cgroup v2 it passes memory.min / memory.low (see -kubelet-memory-reservation)")
+		kubeletRes = fs.String("kubelet-memory-reservation", "", "kubelet's memoryReservationPolicy (Kubernetes 1.36+) `POLICY`: None (memory.min = memory.low = 0) or TieredReservation (Guaranteed memory.min, Burstable memory.low = the request); empty: kubelet before 1.36 (memory.min = the request)")
 	)
 	usage := func(w io.Writer) {
 		fmt.Fprint(w, explainUsage)
@@ -79,7 +80,7 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 				usage(stdout)
 				return 0
 			}
-			return fail("%v; allowed flags: -config FILE, -o text|json, -mem-total BYTES, -kubelet-memory-qos (-h for help)", err)
+			return fail("%v; allowed flags: -config FILE, -o text|json, -mem-total BYTES, -kubelet-memory-qos, -kubelet-memory-reservation None|TieredReservation (-h for help)", err)
 		}
 		rest = fs.Args()
 		if len(rest) == 0 {
@@ -146,7 +147,15 @@ func runExplain(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return fail("%v", err)
 	}
-	rep, err := explain.Explain(cfg, facts, pods, explain.Options{KubeletMemoryQoS: *kubeletQoS})
+	switch *kubeletRes {
+	case "", explain.ReservationNone, explain.ReservationTiered:
+	default:
+		return fail("-kubelet-memory-reservation %q: not a memoryReservationPolicy; allowed: %s, %s", *kubeletRes, explain.ReservationNone, explain.ReservationTiered)
+	}
+	if *kubeletRes != "" && !*kubeletQoS {
+		return fail("-kubelet-memory-reservation %s without -kubelet-memory-qos: kubelet applies it only with MemoryQoS on; allowed: add -kubelet-memory-qos", *kubeletRes)
+	}
+	rep, err := explain.Explain(cfg, facts, pods, explain.Options{KubeletMemoryQoS: *kubeletQoS, KubeletReservation: *kubeletRes})
 	if err != nil {
 		return fail("%v", err)
 	}

@@ -13,10 +13,22 @@ import (
 // Options are facts about the node's kubelet.
 type Options struct {
 	// KubeletMemoryQoS: kubelet's MemoryQoS feature gate is on, so on cgroup
-	// v2 it puts memory.min = the container's memory request into the
-	// container's unified map (it never does on cgroup v1).
+	// v2 it puts memory.min / memory.low into the container's unified map
+	// (it never does on cgroup v1), as KubeletReservation says.
 	KubeletMemoryQoS bool
+	// KubeletReservation is kubelet's memoryReservationPolicy (Kubernetes
+	// 1.36+): ReservationNone, kubelet passes memory.min = memory.low = 0;
+	// ReservationTiered, a Guaranteed container's memory.min or a
+	// Burstable container's memory.low = its request (0 and 0 without a
+	// request). "" is kubelet before 1.36: memory.min = the request.
+	KubeletReservation string
 }
+
+// kubelet's memoryReservationPolicy values.
+const (
+	ReservationNone   = "None"
+	ReservationTiered = "TieredReservation"
+)
 
 // Explain runs the plugin's policy on each container of pods, once per
 // cgroup version, with the facts the runtime would give the plugin at
@@ -39,11 +51,17 @@ func Explain(cfg *config.Config, node policy.Node, pods []PodInput, opts Options
 	if node.PageSize == 0 {
 		node.PageSize = 4096
 	}
+	switch opts.KubeletReservation {
+	case "", ReservationNone, ReservationTiered:
+	default:
+		return nil, fmt.Errorf("kubelet memoryReservationPolicy %q: allowed: %s, %s", opts.KubeletReservation, ReservationNone, ReservationTiered)
+	}
 	rep := &Report{
 		Node: Node{MemTotal: node.MemTotal, PageSize: node.PageSize, Allocatable: policy.Allocatable(cfg, node),
 			PromisedMin: node.PromisedMin},
-		KubeletMemoryQoS: opts.KubeletMemoryQoS,
-		Pods:             []PodResult{},
+		KubeletMemoryQoS:   opts.KubeletMemoryQoS,
+		KubeletReservation: opts.KubeletReservation,
+		Pods:               []PodResult{},
 	}
 	// memory.min promised to the containers running when each one is
 	// created, per cgroup version (the decisions may differ).
@@ -99,11 +117,30 @@ func runtimeFacts(p PodInput, c ContainerInput, node policy.Node, opts Options) 
 	}
 	base.OOMScoreAdj = ptr(kubeletOOMScoreAdj(p.QOS, p.NodeCritical, req, node.MemTotal))
 	v2, v1 = base, base
-	if opts.KubeletMemoryQoS && req > 0 {
-		// kubelet (MemoryQoS, cgroup v2 only) sets memory.min to the request.
-		v2.Unified = map[string]string{cgroupfs.FileMin: strconv.FormatInt(req, 10)}
+	if opts.KubeletMemoryQoS {
+		v2.Unified = kubeletUnified(p.QOS, req, opts.KubeletReservation)
 	}
 	return v2, v1
+}
+
+// kubeletUnified is the memory.min / memory.low kubelet (MemoryQoS, cgroup
+// v2 only) puts into a container's unified map at creation and at an
+// in-place resize (kubelet's generateLinuxContainerResources).
+func kubeletUnified(qos policy.QOSClass, req int64, reservation string) map[string]string {
+	bytes := strconv.FormatInt(req, 10)
+	switch {
+	case reservation == "":
+		if req > 0 {
+			return map[string]string{cgroupfs.FileMin: bytes}
+		}
+		return nil
+	case reservation == ReservationTiered && req > 0 && qos == policy.QOSGuaranteed:
+		return map[string]string{cgroupfs.FileMin: bytes}
+	case reservation == ReservationTiered && req > 0:
+		return map[string]string{cgroupfs.FileLow: bytes}
+	default:
+		return map[string]string{cgroupfs.FileMin: "0", cgroupfs.FileLow: "0"}
+	}
 }
 
 // explainContainer decides for one container on cgroup v2 and v1, with the
@@ -148,7 +185,7 @@ func explainContainer(cfg *config.Config, node policy.Node, promised [2]int64, p
 			cr.Notes = append(cr.Notes, note)
 		}
 	}
-	if v := f2.Unified[cgroupfs.FileMin]; p.Kind == InputPod && opts.KubeletMemoryQoS && v != "" && d2 != nil && d2.High == nil &&
+	if v := f2.Unified[cgroupfs.FileMin]; p.Kind == InputPod && opts.KubeletMemoryQoS && v != "" && v != "0" && d2 != nil && d2.High == nil &&
 		(c.SpecLimit == nil || strconv.FormatInt(*c.SpecLimit, 10) != v) {
 		cr.Notes = append(cr.Notes, "on cgroup v2 kubelet's MemoryQoS may also put memory.high into the unified map (by its memoryThrottlingFactor, not shown); the plugin sets no memory.high here, so kubelet's stays")
 	}

@@ -37,6 +37,9 @@ func WriteText(w io.Writer, r *Report) error {
 	qos := "off"
 	if r.KubeletMemoryQoS {
 		qos = "on"
+		if r.KubeletReservation != "" {
+			qos += ", memoryReservationPolicy " + r.KubeletReservation
+		}
 	}
 	fmt.Fprintf(tw, "node: MemTotal %s, page size %d, allocatable %s, kubelet MemoryQoS %s\n",
 		human(r.Node.MemTotal), r.Node.PageSize, human(r.Node.Allocatable), qos)

@@ -8,9 +8,12 @@ import (
 
 // Report is everything explain found, for the text and the JSON output.
 type Report struct {
-	Node             Node        `json:"node"`
-	KubeletMemoryQoS bool        `json:"kubeletMemoryQoS"`
-	Pods             []PodResult `json:"pods"`
+	Node             Node `json:"node"`
+	KubeletMemoryQoS bool `json:"kubeletMemoryQoS"`
+	// KubeletReservation is kubelet's memoryReservationPolicy as given
+	// ("": kubelet before 1.36).
+	KubeletReservation string      `json:"kubeletMemoryReservationPolicy"`
+	Pods               []PodResult `json:"pods"`
 }
 
 // Node is the node facts the decisions used.
