@@ -25,13 +25,13 @@ const demoPrefix = "DEMO| "
 func TestDemo(t *testing.T) {
 	fmt.Println("booting a cgroup v2 VM (qemu, TCG) with containerd, runc and nri-memqos...")
 	start := time.Now()
-	_, code := runGuest(t, "^TestDemoGuest$", func(line string) {
+	_, code := runGuest(t, guestRun{pattern: "^TestDemoGuest$", onLine: func(line string) {
 		if s, ok := strings.CutPrefix(line, demoPrefix); ok {
 			fmt.Println(s)
 		} else if strings.Contains(line, "--- FAIL") || strings.Contains(line, "_test.go:") {
 			fmt.Println("  vm:", line)
 		}
-	})
+	}})
 	fmt.Printf("demo finished in %v\n", time.Since(start).Round(time.Second))
 	if code != 0 {
 		t.Fatalf("the demo failed in the VM (exit %d)", code)

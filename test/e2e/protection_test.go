@@ -571,13 +571,13 @@ func TestBenchProtection(t *testing.T) {
 		t.Skipf("%s is not set: the benchmark writes its result there", envBenchOut)
 	}
 	var line string
-	_, code := runGuest(t, "^TestProtectionGuest$", func(l string) {
+	_, code := runGuest(t, guestRun{pattern: "^TestProtectionGuest$", onLine: func(l string) {
 		if i := strings.Index(l, protectionPrefix); i >= 0 {
 			line = l[i+len(protectionPrefix):]
 			return
 		}
 		t.Logf("vm: %s", l)
-	})
+	}})
 	if line == "" {
 		t.Fatalf("the guest printed no %q line (exit %d)", strings.TrimSpace(protectionPrefix), code)
 	}

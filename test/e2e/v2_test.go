@@ -3,6 +3,7 @@ package e2e
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,7 +39,7 @@ func TestCgroupV2VM(t *testing.T) {
 	if only := os.Getenv(envVMTests); only != "" {
 		guests = strings.Split(only, ",")
 	}
-	out, code := runGuest(t, "^("+strings.Join(guests, "|")+")$", nil)
+	out, code := runGuest(t, guestRun{pattern: "^(" + strings.Join(guests, "|") + ")$"})
 	if slices.Contains(guests, "TestScenarios") && !strings.Contains(out, "cgroup v2") {
 		t.Errorf("the guest did not run the scenarios on cgroup v2")
 	}
@@ -56,10 +57,31 @@ func TestCgroupV2VM(t *testing.T) {
 	}
 }
 
-// runGuest boots the cgroup v2 VM and runs the tests matching pattern of
-// this package inside it; onLine, when set, gets the console lines.
-func runGuest(t *testing.T, pattern string, onLine func(string)) (string, int) {
+// guestRun is what runGuest boots.
+type guestRun struct {
+	pattern string       // the guest tests to run (-test.run)
+	onLine  func(string) // when set, gets the console lines
+	// disk maps a path on the guest's ext4 disk (mounted at /mnt/disk) to
+	// a host file: large binaries go there instead of the initramfs, whose
+	// copy lives in the guest's memory.
+	disk     map[string]string
+	memoryMB int               // default 2048
+	timeout  time.Duration     // default 19m
+	env      map[string]string // added to the guest's environment
+	// cgroupV1 mounts the cgroup v1 hierarchies instead of cgroup2.
+	cgroupV1 bool
+}
+
+// runGuest boots the VM and runs the tests of this package that g.pattern
+// matches inside it.
+func runGuest(t *testing.T, g guestRun) (string, int) {
 	t.Helper()
+	if g.memoryMB == 0 {
+		g.memoryMB = 2048
+	}
+	if g.timeout == 0 {
+		g.timeout = 19 * time.Minute
+	}
 	if os.Getenv(envInVM) == "1" {
 		t.Skip("already inside the VM")
 	}
@@ -93,6 +115,7 @@ func runGuest(t *testing.T, pattern string, onLine func(string)) (string, int) {
 		"/e2e/nri-memqos.tar":  image,
 		"/e2e/daemonset.yaml":  "../../config/deploy/daemonset.yaml",
 		"/e2e/nri-memqos.yaml": "../../config/nri-memqos.yaml",
+		"/e2e/testdata":        "testdata",
 	}
 	// The virtio disk driver, loaded in dependency order (the package has no
 	// modules.dep): page cache on a real filesystem is reclaimable, on the
@@ -114,12 +137,12 @@ func runGuest(t *testing.T, pattern string, onLine func(string)) (string, int) {
 	}
 	fmt.Fprintf(&script, `mkdir -p /mnt/disk && mount -t ext4 /dev/vda /mnt/disk || exit 91
 mkdir -p /mnt/disk/data
-cd /e2e && ./e2e.test -test.run '%s' -test.v -test.count=1 -test.timeout 18m
-`, pattern)
+cd /e2e && ./e2e.test -test.run '%s' -test.v -test.count=1 -test.timeout %s
+`, g.pattern, (g.timeout - time.Minute).String())
 	// A guest that hangs in the emulator (errVMLockup) is booted once more,
 	// on a fresh disk, with single-threaded TCG.
 	for attempt := 1; ; attempt++ {
-		disk, err := newGuestDisk(t)
+		disk, err := newGuestDisk(t, g.disk)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -129,11 +152,12 @@ cd /e2e && ./e2e.test -test.run '%s' -test.v -test.count=1 -test.timeout 18m
 			Files:        files,
 			Script:       script.String(),
 			QemuArgs:     []string{"-drive", "file=" + disk + ",if=virtio,format=raw"},
-			MemoryMB:     2048,
-			Timeout:      19 * time.Minute,
-			OnLine:       onLine,
+			MemoryMB:     g.memoryMB,
+			Timeout:      g.timeout,
+			OnLine:       g.onLine,
+			CgroupV1:     g.cgroupV1,
 			SingleThread: attempt > 1,
-			Env: map[string]string{
+			Env: mergeEnv(g.env, map[string]string{
 				envInVM:      "1",
 				envRequired:  "1",
 				envBinDir:    "/usr/local/bin",
@@ -142,7 +166,7 @@ cd /e2e && ./e2e.test -test.run '%s' -test.v -test.count=1 -test.timeout 18m
 				envDataDir:   "/mnt/disk/data",
 				envImage:     "/e2e/nri-memqos.tar",
 				envDaemonSet: "/e2e/daemonset.yaml",
-			},
+			}),
 		})
 		t.Logf("VM run %d took %v", attempt, time.Since(start).Round(time.Second))
 		if errors.Is(err, errVMLockup) && attempt == 1 {
@@ -156,17 +180,66 @@ cd /e2e && ./e2e.test -test.run '%s' -test.v -test.count=1 -test.timeout 18m
 	}
 }
 
-// newGuestDisk makes the guest's 3 GiB ext4 disk image, sparse.
-func newGuestDisk(t *testing.T) (string, error) {
-	disk := filepath.Join(t.TempDir(), "disk.img")
+// mergeEnv returns base with extra's entries added.
+func mergeEnv(extra, base map[string]string) map[string]string {
+	for k, v := range extra {
+		base[k] = v
+	}
+	return base
+}
+
+// newGuestDisk makes the guest's 3 GiB ext4 disk image, sparse, holding
+// files (disk path -> host path; hard-linked, else copied, into a staging
+// directory that mkfs.ext4 -d copies in).
+func newGuestDisk(t *testing.T, files map[string]string) (string, error) {
+	tmp := t.TempDir()
+	disk := filepath.Join(tmp, "disk.img")
+	args := []string{"-q", "-F"}
+	if len(files) > 0 {
+		root := filepath.Join(tmp, "root")
+		for dst, src := range files {
+			p := filepath.Join(root, filepath.FromSlash(dst))
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				return "", err
+			}
+			if err := os.Link(src, p); err != nil {
+				if err := copyFile(src, p); err != nil {
+					return "", err
+				}
+			}
+		}
+		args = append(args, "-d", root)
+	}
 	if err := os.WriteFile(disk, nil, 0o644); err != nil {
 		return "", err
 	}
 	if err := os.Truncate(disk, 3<<30); err != nil {
 		return "", err
 	}
-	if out, err := exec.Command("mkfs.ext4", "-q", "-F", disk).CombinedOutput(); err != nil {
+	if out, err := exec.Command("mkfs.ext4", append(args, disk)...).CombinedOutput(); err != nil {
 		return "", fmt.Errorf("mkfs.ext4: %v\n%s", err, out)
 	}
 	return disk, nil
+}
+
+// copyFile copies src to dst with src's mode bits.
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	st, err := in.Stat()
+	if err != nil {
+		return err
+	}
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, st.Mode().Perm())
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }

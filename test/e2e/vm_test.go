@@ -86,6 +86,9 @@ type vmConfig struct {
 	// (-accel tcg,thread=single) instead of one thread each: half the
 	// speed, but no cross-vCPU race in qemu's multi-threaded TCG.
 	SingleThread bool
+	// CgroupV1 mounts the cgroup v1 hierarchies (memory, cpu+cpuacct,
+	// pids, and the rest a runtime expects) instead of cgroup2.
+	CgroupV1 bool
 }
 
 // errVMLockup reports a guest whose kernel watchdog saw a CPU stuck for
@@ -147,10 +150,23 @@ mount -t devtmpfs devtmpfs /dev
 mkdir -p /dev/pts /dev/shm
 mount -t devpts -o gid=5,mode=0620,ptmxmode=0666 devpts /dev/pts
 mount -t tmpfs -o mode=1777 tmpfs /dev/shm
-mount -t cgroup2 cgroup2 /sys/fs/cgroup
+if [ -e /e2e-cgroup-v1 ]; then
+	mount -t tmpfs -o mode=0755 cgroup /sys/fs/cgroup
+	for c in memory cpu,cpuacct pids cpuset blkio devices freezer hugetlb perf_event net_cls,net_prio; do
+		mkdir -p /sys/fs/cgroup/$c && mount -t cgroup -o $c cgroup /sys/fs/cgroup/$c || echo "init: cgroup v1 $c failed"
+	done
+	ln -s cpu,cpuacct /sys/fs/cgroup/cpu
+	ln -s cpu,cpuacct /sys/fs/cgroup/cpuacct
+	ln -s net_cls,net_prio /sys/fs/cgroup/net_cls
+	ln -s net_cls,net_prio /sys/fs/cgroup/net_prio
+	mkdir -p /sys/fs/cgroup/systemd && mount -t cgroup -o none,name=systemd cgroup /sys/fs/cgroup/systemd
+	echo 1 > /sys/fs/cgroup/memory/memory.use_hierarchy
+else
+	mount -t cgroup2 cgroup2 /sys/fs/cgroup
+	echo "+memory +cpu +pids" > /sys/fs/cgroup/cgroup.subtree_control
+fi
 mount -t tmpfs -o mode=0755 tmpfs /run
 mount -t tmpfs -o mode=1777 tmpfs /tmp
-echo "+memory +cpu +pids" > /sys/fs/cgroup/cgroup.subtree_control
 echo "127.0.0.1 localhost" > /etc/hosts
 echo "nameserver 127.0.0.1" > /etc/resolv.conf
 hostname e2e-vm
@@ -320,7 +336,7 @@ func checkGuestPath(p string) error {
 		}
 	}
 	switch p {
-	case "/init", "/e2e-run.sh", "/e2e-env", "/.e2e-newroot":
+	case "/init", "/e2e-run.sh", "/e2e-env", "/.e2e-newroot", "/e2e-cgroup-v1":
 		return fmt.Errorf("guest path %q is reserved", p)
 	}
 	return nil
@@ -496,6 +512,9 @@ func initramfsEntries(cfg vmConfig) (map[string]*cpioEntry, error) {
 	entries["/init"] = &cpioEntry{mode: sIFREG | 0o755, data: []byte(vmInit), source: "init"}
 	entries["/e2e-run.sh"] = &cpioEntry{mode: sIFREG | 0o755, data: []byte(cfg.Script), source: "script"}
 	entries["/e2e-env"] = &cpioEntry{mode: sIFREG | 0o644, data: []byte(env.String()), source: "env"}
+	if cfg.CgroupV1 {
+		entries["/e2e-cgroup-v1"] = &cpioEntry{mode: sIFREG | 0o644, source: "cgroup v1"}
+	}
 	entries["/dev/console"] = &cpioEntry{mode: sIFCHR | 0o600, rdev: [2]uint32{5, 1}, source: "console"}
 
 	// Mount points and the parents of every entry.

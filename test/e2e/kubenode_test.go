@@ -1,0 +1,441 @@
+package e2e
+
+import (
+	"encoding/json"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"nri-memqos/pkg/explain"
+	"nri-memqos/test/internal/wait"
+)
+
+// TestKubeNodeVM boots the cgroup v2 VM with a real Kubernetes node in it
+// (etcd, kube-apiserver, kubelet on the suite's containerd, make kube-bin) and
+// runs TestKubeNode there.
+func TestKubeNodeVM(t *testing.T) {
+	bin := os.Getenv(envKubeBin)
+	if bin == "" {
+		skipOrFail(t, "%s is not set", envKubeBin)
+	}
+	disk := map[string]string{}
+	for _, b := range kubeBinaries {
+		p := filepath.Join(bin, b)
+		if _, err := os.Stat(p); err != nil {
+			skipOrFail(t, "missing %s (make kube-bin): %v", b, err)
+		}
+		disk["kube/bin/"+b] = p
+	}
+	out, code := runGuest(t, guestRun{
+		pattern:  "^TestKubeNode$",
+		disk:     disk,
+		memoryMB: 3072,
+		env:      map[string]string{envKubeBin: "/mnt/disk/kube/bin"},
+	})
+	for _, m := range regexp.MustCompile(`--- (FAIL|SKIP): (Test\S*)`).FindAllStringSubmatch(out, -1) {
+		t.Errorf("in the VM: %s %s", m[1], m[2])
+	}
+	if !regexp.MustCompile(`--- PASS: TestKubeNode `).MatchString(out) {
+		t.Errorf("TestKubeNode did not pass in the VM")
+	}
+	if code != 0 {
+		t.Errorf("guest test binary exited %d", code)
+	}
+}
+
+// kubePod is what a test reads of one pod's (single) container.
+type kubePod struct {
+	name, uid, qos, ctrID string
+	first                 map[string]string // the files as the container's first instruction saw them
+	want                  map[string]string // what they must hold
+}
+
+// TestKubeNode runs the real-node scenarios, in order, on one node.
+func TestKubeNode(t *testing.T) {
+	if os.Getenv(envInVM) != "1" {
+		t.Skip("runs inside the VM (TestKubeNodeVM)")
+	}
+	e := loadEnv(t)
+	r := newRuntime(t, e)
+	r.importImage()
+	k := startControlPlane(t, r)
+	k.startKubelet(kubeletOptions{memoryQoS: true, reservation: "None"})
+	writeFirstScript(t)
+	classes := readTestdata(t, "kube/classes.yaml")
+	static := readTestdata(t, "kube/static.yaml")
+	names := []string{"ls", "burst", "be", "plain"}
+	// A static pod's API object is its mirror pod, named after the node.
+	const staticName = "static-ls-" + kubeNodeName
+
+	// What kubelet alone gives each pod: the files the plugin leaves alone
+	// must keep exactly that.
+	alone := map[string]map[string]string{}
+	t.Run("KubeletAlone", func(t *testing.T) {
+		k.apply(classes)
+		k.addStatic(static)
+		for _, name := range append(names, staticName) {
+			alone[name] = k.waitFirst(name).first
+			t.Logf("kubelet alone, %s: %v", name, alone[name])
+		}
+		k.deletePods(names...)
+		k.removeStatic(staticName)
+	})
+	ancestorsAlone := readAncestors(t)
+
+	// The reconciler off: what the containers have comes from the creation
+	// alone, no repair.
+	p := r.startPlugin("reconciler:\n  enabled: false\n")
+	var pods []kubePod
+	t.Run("FirstInstruction", func(t *testing.T) {
+		k.apply(classes)
+		k.addStatic(static)
+		rep := k.explain(classes+"\n---\n"+static, "None")
+		for _, name := range append(names, staticName) {
+			kp := k.waitFirst(name)
+			c := explained(t, rep, strings.TrimSuffix(name, "-"+kubeNodeName))
+			want := maps.Clone(alone[name])
+			maps.Copy(want, c.V2.Unified)
+			if c.V2.SetLimit > 0 {
+				want["memory.max"] = strconv.FormatInt(c.V2.SetLimit, 10)
+			}
+			now := snapshot(t, r.cgroupDir(kp.ctrID), v2Files)
+			t.Logf("%s (%s): class %q, request %d from %s; first %v", name, kp.qos, c.Class, c.V2.Request, c.V2.RequestSource, kp.first)
+			for _, f := range v2Files {
+				if kp.first[f] != want[f] {
+					t.Errorf("%s: %s at the first instruction = %q, want %q", name, f, kp.first[f], want[f])
+				}
+				if now[f] != want[f] {
+					t.Errorf("%s: %s now = %q, want %q", name, f, now[f], want[f])
+				}
+			}
+			if got, want := k.resolvedRequest(kp.ctrID), c.V2.Request; c.OptedIn && got != want {
+				t.Errorf("%s: the plugin resolved the request as %d, explain as %d", name, got, want)
+			}
+			kp.want = want
+			pods = append(pods, kp)
+		}
+		// Nothing takes the values away afterwards (kubelet's pod syncs).
+		for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+			for _, kp := range pods {
+				now := snapshot(t, r.cgroupDir(kp.ctrID), v2Files)
+				if !maps.Equal(now, kp.want) {
+					t.Fatalf("%s: %v, want %v", kp.name, now, kp.want)
+				}
+			}
+		}
+		if n := strings.Count(p.log.String(), "a value the plugin set was changed"); n > 0 {
+			t.Errorf("the plugin repaired %d values: they did not stick", n)
+		}
+	})
+
+	// The plugin restarted with the reconciler on, as it runs on a node.
+	p.stop()
+	p = r.startPlugin(e2eConfig)
+	t.Run("PluginRestart", func(t *testing.T) {
+		for _, kp := range pods {
+			if now := snapshot(t, r.cgroupDir(kp.ctrID), v2Files); !maps.Equal(now, kp.want) {
+				t.Errorf("%s: %v after the plugin's restart, want %v", kp.name, now, kp.want)
+			}
+		}
+	})
+	k.removeStatic(staticName)
+
+	t.Run("BadClass", func(t *testing.T) {
+		k.apply(readTestdata(t, "kube/bad-class.yaml"))
+		var msg string
+		wait.For(t, 2*time.Minute, "an event of pod bad with the plugin's error", func() bool {
+			out, err := k.kubectl("get", "events", "--field-selector", "involvedObject.name=bad",
+				"-o", `jsonpath={range .items[*]}{.reason}: {.message}{"\n"}{end}`)
+			for _, line := range strings.Split(out, "\n") {
+				if err == nil && strings.Contains(line, "unknown class") {
+					msg = line
+					return true
+				}
+			}
+			return false
+		})
+		t.Logf("event: %s", msg)
+		for _, want := range []string{`"no-such-class"`, "memqos.nri.io/class", "allowed: "} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("the event does not name %s: %s", want, msg)
+			}
+		}
+		if desc := k.mustKubectl("describe", "pod", "bad"); !strings.Contains(desc, "unknown class") {
+			t.Errorf("kubectl describe pod bad shows no plugin error:\n%s", desc)
+		}
+		k.expectRunning(names...)
+		k.deletePods("bad")
+	})
+
+	t.Run("Restarts", func(t *testing.T) {
+		before := map[string]map[string]string{}
+		ids := map[string]string{}
+		for _, name := range names {
+			ids[name] = k.containerID(name)
+			before[name] = snapshot(t, r.cgroupDir(ids[name]), v2Files)
+		}
+		r.restart()
+		p.waitSynced(2)
+		// kubelet notices the restarted runtime on its next relist.
+		time.Sleep(15 * time.Second)
+		for _, name := range names {
+			if id := k.containerID(name); id != ids[name] {
+				t.Errorf("%s: container %s replaced by %s after the restarts", name, ids[name], id)
+				continue
+			}
+			if now := snapshot(t, r.cgroupDir(ids[name]), v2Files); !maps.Equal(now, before[name]) {
+				t.Errorf("%s: after the restarts %v, before %v", name, now, before[name])
+			}
+		}
+		k.expectRunning(names...)
+		out := k.mustKubectl("get", "events", "-o", `jsonpath={range .items[*]}{.type} {.reason} {.involvedObject.name}: {.message}{"\n"}{end}`)
+		for _, line := range strings.Split(out, "\n") {
+			if strings.HasPrefix(line, "Warning ") && !strings.Contains(line, " bad: ") {
+				t.Errorf("warning event: %s", line)
+			}
+		}
+	})
+
+	t.Run("Delete", func(t *testing.T) {
+		k.deletePods(names...)
+		wait.For(t, 10*time.Second, "the ancestors to hold what kubelet alone gave them", func() bool {
+			return maps.Equal(readAncestors(t), ancestorsAlone)
+		})
+	})
+}
+
+// kubeAncestors are the cgroups above every pod's, relative to the cgroup
+// mount (cgroupfs driver).
+var kubeAncestors = []string{"kubepods", "kubepods/burstable", "kubepods/besteffort"}
+
+// readAncestors reads memory.min and memory.low of kubeAncestors.
+func readAncestors(t *testing.T) map[string]string {
+	t.Helper()
+	m := map[string]string{}
+	for _, a := range kubeAncestors {
+		for _, f := range []string{"memory.min", "memory.low"} {
+			b, err := os.ReadFile(filepath.Join(cgroupMount, a, f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			m[a+"/"+f] = strings.TrimSpace(string(b))
+		}
+	}
+	return m
+}
+
+// containerID is the ID of pod name's only container.
+func (k *kubeNode) containerID(name string) string {
+	k.t.Helper()
+	out := k.mustKubectl("get", "pod", name, "-o", "jsonpath={.status.containerStatuses[0].containerID}")
+	return strings.TrimPrefix(strings.TrimSpace(out), "containerd://")
+}
+
+// expectRunning checks that each pod runs and never restarted.
+func (k *kubeNode) expectRunning(names ...string) {
+	k.t.Helper()
+	for _, name := range names {
+		out := k.mustKubectl("get", "pod", name, "-o", "jsonpath={.status.phase} {.status.containerStatuses[0].restartCount}")
+		if strings.TrimSpace(out) != "Running 0" {
+			k.t.Errorf("pod %s: phase and restarts %q, want Running 0", name, out)
+		}
+	}
+}
+
+// kubeFirstScript is /run/e2e/first.sh, which every test pod runs: it prints
+// the memory files of its own cgroup (cgroup v2: /sys/fs/cgroup is the
+// container's cgroup; v1: /sys/fs/cgroup/memory) as they are at the
+// container's first instruction, then sleeps.
+const kubeFirstScript = `for f in memory.min memory.low memory.high memory.max memory.swap.max memory.oom.group \
+         memory/memory.limit_in_bytes memory/memory.soft_limit_in_bytes memory/memory.swappiness \
+         memory/memory.memsw.limit_in_bytes; do
+  [ -e "/sys/fs/cgroup/$f" ] && echo "first: ${f#memory/}=$(cat /sys/fs/cgroup/$f)"
+done
+echo "first: done"
+exec sleep 1000000
+`
+
+func writeFirstScript(t *testing.T) {
+	t.Helper()
+	if err := os.MkdirAll("/run/e2e", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile("/run/e2e/first.sh", []byte(kubeFirstScript), 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// addStatic puts a static pod's manifest into kubelet's staticPodPath.
+func (k *kubeNode) addStatic(manifest string) {
+	k.t.Helper()
+	if err := os.WriteFile(filepath.Join(k.dir, "manifests", "static.yaml"), []byte(manifest), 0o644); err != nil {
+		k.t.Fatal(err)
+	}
+}
+
+// removeStatic removes the static pod and waits until its mirror pod is gone.
+func (k *kubeNode) removeStatic(mirror string) {
+	k.t.Helper()
+	if err := os.Remove(filepath.Join(k.dir, "manifests", "static.yaml")); err != nil {
+		k.t.Fatal(err)
+	}
+	wait.For(k.t, 2*time.Minute, "static pod "+mirror+" to go", func() bool {
+		_, err := k.kubectl("get", "pod", mirror)
+		return err != nil && strings.Contains(err.Error(), "NotFound")
+	})
+}
+
+// readTestdata reads testdata/<rel>.
+func readTestdata(t *testing.T, rel string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", rel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// podsOf returns the documents of a multi-document manifest whose
+// metadata.name is one of names.
+func podsOf(t *testing.T, manifest string, names ...string) string {
+	t.Helper()
+	var keep []string
+	for _, doc := range strings.Split(manifest, "\n---\n") {
+		m := regexp.MustCompile(`(?m)^  name: (\S+)$`).FindStringSubmatch(doc)
+		if m != nil && slices.Contains(names, m[1]) {
+			keep = append(keep, doc)
+		}
+	}
+	if len(keep) != len(names) {
+		t.Fatalf("manifest has %d of the pods %v", len(keep), names)
+	}
+	return strings.Join(keep, "\n---\n")
+}
+
+// waitFirst waits until pod name's container has printed its first values
+// and returns them with the pod's facts.
+func (k *kubeNode) waitFirst(name string) kubePod {
+	t := k.t
+	t.Helper()
+	var kp kubePod
+	wait.For(t, 3*time.Minute, "pod "+name+" to report its first values", func() bool {
+		k.checkAlive()
+		out, err := k.kubectl("get", "pod", name, "-o", "json")
+		if err != nil {
+			return false
+		}
+		var v struct {
+			Metadata struct {
+				UID string `json:"uid"`
+			} `json:"metadata"`
+			Status struct {
+				QOSClass          string `json:"qosClass"`
+				ContainerStatuses []struct {
+					ContainerID string `json:"containerID"`
+					State       struct {
+						Running *struct{} `json:"running"`
+					} `json:"state"`
+				} `json:"containerStatuses"`
+			} `json:"status"`
+		}
+		if err := json.Unmarshal([]byte(out), &v); err != nil {
+			t.Fatalf("kubectl get pod %s: %v", name, err)
+		}
+		if len(v.Status.ContainerStatuses) == 0 || v.Status.ContainerStatuses[0].State.Running == nil {
+			return false
+		}
+		id := strings.TrimPrefix(v.Status.ContainerStatuses[0].ContainerID, "containerd://")
+		logs, err := k.r.crictl("logs", id)
+		if err != nil || !strings.Contains(logs, "first: done") {
+			return false
+		}
+		kp = kubePod{name: name, uid: v.Metadata.UID, qos: v.Status.QOSClass, ctrID: id, first: map[string]string{}}
+		for _, line := range strings.Split(logs, "\n") {
+			if kv, ok := strings.CutPrefix(strings.TrimSpace(line), "first: "); ok {
+				if key, val, ok := strings.Cut(kv, "="); ok {
+					kp.first[key] = val
+				}
+			}
+		}
+		return true
+	})
+	return kp
+}
+
+// deletePods deletes pods and waits until they are gone.
+func (k *kubeNode) deletePods(names ...string) {
+	k.t.Helper()
+	k.mustKubectl(append([]string{"delete", "pod", "--wait=true", "--timeout=120s"}, names...)...)
+}
+
+// explain runs nri-memqos explain on manifest as kubelet with the given
+// memoryReservationPolicy would hand its pods to the plugin.
+func (k *kubeNode) explain(manifest, reservation string) *explain.Report {
+	t := k.t
+	t.Helper()
+	path := filepath.Join(k.dir, "explain-input.yaml")
+	if err := os.WriteFile(path, []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"explain", "-o", "json", "-kubelet-memory-qos"}
+	if reservation != "" {
+		args = append(args, "-kubelet-memory-reservation", reservation)
+	}
+	out, err := exec.Command(k.r.bin("nri-memqos"), append(args, path)...).Output()
+	if err != nil && len(out) == 0 {
+		t.Fatalf("explain: %v", err)
+	}
+	var rep explain.Report
+	if err := json.Unmarshal(out, &rep); err != nil {
+		t.Fatalf("explain output: %v\n%s", err, out)
+	}
+	return &rep
+}
+
+// explained is explain's result for pod name's only container.
+func explained(t *testing.T, rep *explain.Report, name string) explain.ContainerResult {
+	t.Helper()
+	for _, p := range rep.Pods {
+		if p.Name == name {
+			if len(p.Containers) != 1 {
+				t.Fatalf("explain: pod %s has %d containers", name, len(p.Containers))
+			}
+			return p.Containers[0]
+		}
+	}
+	t.Fatalf("explain: no pod %s", name)
+	return explain.ContainerResult{}
+}
+
+// resolvedRequest is the request the plugin resolved for a container, from
+// the annotation it adds at creation (0: none).
+func (k *kubeNode) resolvedRequest(ctrID string) int64 {
+	k.t.Helper()
+	out := k.r.mustCrictl("inspect", "-o", "json", ctrID)
+	var v struct {
+		Info struct {
+			RuntimeSpec struct {
+				Annotations map[string]string `json:"annotations"`
+			} `json:"runtimeSpec"`
+		} `json:"info"`
+	}
+	if err := json.Unmarshal([]byte(out), &v); err != nil {
+		k.t.Fatalf("crictl inspect: %v", err)
+	}
+	s, ok := v.Info.RuntimeSpec.Annotations["memqos.nri.io/resolved-request"]
+	if !ok {
+		return 0
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		k.t.Fatalf("resolved-request %q: %v", s, err)
+	}
+	return n
+}
