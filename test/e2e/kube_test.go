@@ -28,6 +28,8 @@ import (
 	"encoding/hex"
 	"encoding/pem"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -63,6 +65,8 @@ type kubeNode struct {
 	kubelet    *proc.Process
 	kubeletCfg string
 	kubeletLog string
+	// kubeletArgs are the running kubelet's arguments.
+	kubeletArgs []string
 }
 
 // kubeletOptions is what differs between the kubelets a test starts.
@@ -247,16 +251,42 @@ syncFrequency: 10s
 podLogsDir: %s
 `, k.r.sock, filepath.Join(k.dir, "manifests"), o.memoryQoS, o.reservation, filepath.Join(k.dir, "pods-logs")))
 	k.kubeletLog = filepath.Join(k.dir, "logs", "kubelet.log")
-	k.kubelet = k.start("kubelet", "--config", k.kubeletCfg, "--kubeconfig", k.kubeconfig,
+	k.kubeletArgs = []string{"--config", k.kubeletCfg, "--kubeconfig", k.kubeconfig,
 		"--root-dir", filepath.Join(k.dir, "kubelet"), "--node-ip", kubeNodeIP,
-		"--hostname-override", kubeNodeName, "--v=2")
+		"--hostname-override", kubeNodeName, "--v=2"}
 	start := time.Now()
-	wait.For(t, 3*time.Minute, "the node to register", func() bool {
+	k.kubelet = k.start("kubelet", k.kubeletArgs...)
+	k.waitRegistered()
+	t.Logf("kubelet ready after %v (memoryReservationPolicy %s, MemoryQoS %t)", time.Since(start).Round(100*time.Millisecond), o.reservation, o.memoryQoS)
+}
+
+// restartKubelet stops kubelet and starts it again with the same arguments,
+// without waiting for it (waitRegistered does).
+func (k *kubeNode) restartKubelet() {
+	k.stopKubelet()
+	k.kubelet = k.start("kubelet", k.kubeletArgs...)
+}
+
+// waitRegistered waits until kubelet's node is registered and kubelet's
+// /healthz answers ok. (The node never turns Ready: without a CNI
+// configuration containerd reports the network not ready; kubelet runs
+// host-network pods all the same.)
+func (k *kubeNode) waitRegistered() {
+	k.t.Helper()
+	wait.For(k.t, 3*time.Minute, "kubelet to be healthy and its node registered", func() bool {
 		k.checkAlive()
-		_, err := k.kubectl("get", "node", kubeNodeName)
+		resp, err := http.Get("http://127.0.0.1:10248/healthz")
+		if err != nil {
+			return false
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.TrimSpace(string(body)) != "ok" {
+			return false
+		}
+		_, err = k.kubectl("get", "node", kubeNodeName)
 		return err == nil
 	})
-	t.Logf("kubelet registered after %v (memoryReservationPolicy %s, MemoryQoS %t)", time.Since(start).Round(100*time.Millisecond), o.reservation, o.memoryQoS)
 }
 
 // stopKubelet stops kubelet; its pods keep running.

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"maps"
 	"os"
 	"os/exec"
@@ -55,6 +56,9 @@ type kubePod struct {
 	name, uid, qos, ctrID string
 	first                 map[string]string // the files as the container's first instruction saw them
 	want                  map[string]string // what they must hold
+	optedIn               bool
+	resolved              int64 // the request the plugin resolved
+	specRequest           int64 // the pod spec's memory request
 }
 
 // TestKubeNode runs the real-node scenarios, in order, on one node.
@@ -96,43 +100,7 @@ func TestKubeNode(t *testing.T) {
 	t.Run("FirstInstruction", func(t *testing.T) {
 		k.apply(classes)
 		k.addStatic(static)
-		rep := k.explain(classes+"\n---\n"+static, "None")
-		for _, name := range append(names, staticName) {
-			kp := k.waitFirst(name)
-			c := explained(t, rep, strings.TrimSuffix(name, "-"+kubeNodeName))
-			want := maps.Clone(alone[name])
-			maps.Copy(want, c.V2.Unified)
-			if c.V2.SetLimit > 0 {
-				want["memory.max"] = strconv.FormatInt(c.V2.SetLimit, 10)
-			}
-			now := snapshot(t, r.cgroupDir(kp.ctrID), v2Files)
-			t.Logf("%s (%s): class %q, request %d from %s; first %v", name, kp.qos, c.Class, c.V2.Request, c.V2.RequestSource, kp.first)
-			for _, f := range v2Files {
-				if kp.first[f] != want[f] {
-					t.Errorf("%s: %s at the first instruction = %q, want %q", name, f, kp.first[f], want[f])
-				}
-				if now[f] != want[f] {
-					t.Errorf("%s: %s now = %q, want %q", name, f, now[f], want[f])
-				}
-			}
-			if got, want := k.resolvedRequest(kp.ctrID), c.V2.Request; c.OptedIn && got != want {
-				t.Errorf("%s: the plugin resolved the request as %d, explain as %d", name, got, want)
-			}
-			kp.want = want
-			pods = append(pods, kp)
-		}
-		// Nothing takes the values away afterwards (kubelet's pod syncs).
-		for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
-			for _, kp := range pods {
-				now := snapshot(t, r.cgroupDir(kp.ctrID), v2Files)
-				if !maps.Equal(now, kp.want) {
-					t.Fatalf("%s: %v, want %v", kp.name, now, kp.want)
-				}
-			}
-		}
-		if n := strings.Count(p.log.String(), "a value the plugin set was changed"); n > 0 {
-			t.Errorf("the plugin repaired %d values: they did not stick", n)
-		}
+		pods = k.checkCreated(t, p, k.explain(classes+"\n---\n"+static, true, "None"), append(names, staticName), alone)
 	})
 
 	// The plugin restarted with the reconciler on, as it runs on a node.
@@ -146,6 +114,23 @@ func TestKubeNode(t *testing.T) {
 		}
 	})
 	k.removeStatic(staticName)
+
+	// Scenario 3: kubelet's QoS and pod updates against the plugin's raises
+	// of the ancestors, for 150 s (kubelet's QoS update runs every 60 s),
+	// with a kubelet restart in the middle (kubelet resets the QoS cgroups
+	// at start): protection is never gone for longer than the plugin's
+	// ancestorInterval (2 s) + 1 s.
+	t.Run("Ancestors", func(t *testing.T) {
+		before, _ := ancestorRepairs(t)
+		dirs := []string{filepath.Join(cgroupMount, "kubepods"), filepath.Join(cgroupMount, "kubepods/burstable")}
+		for _, name := range []string{"ls", "burst"} {
+			dirs = append(dirs, filepath.Dir(r.cgroupDir(k.containerID(name))))
+		}
+		below := k.watchAncestors(t, 150*time.Second, 3*time.Second, 60*time.Second, dirs)
+		after, _ := ancestorRepairs(t)
+		t.Logf("%d samples below the plugin's values; ancestor repairs %v -> %v", below, before, after)
+		k.waitRegistered()
+	})
 
 	t.Run("BadClass", func(t *testing.T) {
 		k.apply(readTestdata(t, "kube/bad-class.yaml"))
@@ -209,6 +194,193 @@ func TestKubeNode(t *testing.T) {
 			return maps.Equal(readAncestors(t), ancestorsAlone)
 		})
 	})
+
+	// kubelet's memoryReservationPolicy TieredReservation: the request
+	// arrives exactly through kubelet's unified memory.min / memory.low, at
+	// creation and at an in-place resize.
+	k.stopKubelet()
+	k.startKubelet(kubeletOptions{memoryQoS: true, reservation: "TieredReservation"})
+	t.Run("TieredReservation", func(t *testing.T) {
+		k.apply(classes)
+		for _, kp := range k.checkCreated(t, p, k.explain(classes, true, "TieredReservation"), names, nil) {
+			if kp.optedIn && kp.specRequest > 0 && kp.resolved != kp.specRequest {
+				t.Errorf("%s: the plugin resolved the request as %d, the spec says %d", kp.name, kp.resolved, kp.specRequest)
+			}
+		}
+	})
+	t.Run("TieredAncestors", func(t *testing.T) {
+		// kubelet's own QoS values for these pods: kubepods memory.min the
+		// Guaranteed and Burstable requests (ls 128Mi; burst 100Mi, plain
+		// 64Mi), kubepods and kubepods/burstable memory.low the Burstable
+		// ones. The plugin's writes never take them lower, for 70 s (one
+		// periodic QoS update of kubelet at least).
+		kubelet := map[string]int64{"kubepods/memory.min": 292 * mi, "kubepods/memory.low": 164 * mi, "kubepods/burstable/memory.low": 164 * mi}
+		wait.Until(t, 70*time.Second, func() string {
+			for f, want := range kubelet {
+				if v, err := readCgroupInt(filepath.Join(cgroupMount, filepath.Dir(f)), filepath.Base(f)); err != nil || v < want {
+					return fmt.Sprintf("%s = %d, below kubelet's %d (%v)", f, v, want, err)
+				}
+			}
+			return ""
+		})
+		dirs := []string{filepath.Join(cgroupMount, "kubepods"), filepath.Join(cgroupMount, "kubepods/burstable")}
+		for _, name := range []string{"ls", "burst"} {
+			dirs = append(dirs, filepath.Dir(r.cgroupDir(k.containerID(name))))
+		}
+		k.watchAncestors(t, 70*time.Second, 3*time.Second, 0, dirs)
+	})
+	t.Run("Resize", func(t *testing.T) {
+		for _, step := range []struct{ request, limit int64 }{{150 * mi, 320 * mi}, {80 * mi, 200 * mi}} {
+			k.resize("burst", step.request, step.limit)
+			dir := r.cgroupDir(k.containerID("burst"))
+			want := map[string]string{
+				"memory.max":  strconv.FormatInt(step.limit, 10),
+				"memory.low":  strconv.FormatInt(step.request, 10),
+				"memory.high": strconv.FormatInt(kubeletMemoryHigh(step.request, step.limit), 10),
+			}
+			podWant := map[string]string{"memory.low": strconv.FormatInt(step.request, 10)}
+			wait.Until(t, time.Minute, func() string {
+				got := optSnapshot(dir, []string{"memory.max", "memory.low", "memory.high"})
+				podGot := optSnapshot(filepath.Dir(dir), []string{"memory.low"})
+				if maps.Equal(got, want) && maps.Equal(podGot, podWant) {
+					return ""
+				}
+				return fmt.Sprintf("resized to request %d, limit %d: container %v, want %v; pod %v, want %v",
+					step.request, step.limit, got, want, podGot, podWant)
+			})
+		}
+	})
+	k.deletePods(names...)
+
+	// MemoryQoS off: kubelet passes no unified memory keys; a Burstable
+	// request arrives through oom_score_adj only, rounded as explain says.
+	k.stopKubelet()
+	k.startKubelet(kubeletOptions{memoryQoS: false})
+	t.Run("MemoryQoSOff", func(t *testing.T) {
+		k.apply(classes)
+		k.checkCreated(t, p, k.explain(classes, false, ""), names, nil)
+	})
+	k.deletePods(names...)
+}
+
+// checkCreated waits for each pod of names to report its first values and
+// checks them, and the files a moment later, against explain's decision
+// (rep): the keys the plugin sets hold its values, the others what kubelet
+// alone gave the pod (alone; nil: what the container saw first). For 5 s
+// after the last pod reported, every 100 ms, nothing changes them, and the
+// plugin repairs nothing.
+func (k *kubeNode) checkCreated(t *testing.T, p *plugin, rep *explain.Report, names []string, alone map[string]map[string]string) []kubePod {
+	t.Helper()
+	repairs := strings.Count(p.log.String(), "a value the plugin set was changed")
+	var pods []kubePod
+	for _, name := range names {
+		kp := k.waitFirst(name)
+		c := explained(t, rep, strings.TrimSuffix(name, "-"+kubeNodeName))
+		want := maps.Clone(alone[name])
+		if alone == nil {
+			want = maps.Clone(kp.first)
+		}
+		maps.Copy(want, c.V2.Unified)
+		if c.V2.SetLimit > 0 {
+			want["memory.max"] = strconv.FormatInt(c.V2.SetLimit, 10)
+		}
+		now := snapshot(t, k.r.cgroupDir(kp.ctrID), v2Files)
+		t.Logf("%s (%s): class %q, request %d from %s; first %v", name, kp.qos, c.Class, c.V2.Request, c.V2.RequestSource, kp.first)
+		for _, f := range v2Files {
+			if kp.first[f] != want[f] {
+				t.Errorf("%s: %s at the first instruction = %q, want %q", name, f, kp.first[f], want[f])
+			}
+			if now[f] != want[f] {
+				t.Errorf("%s: %s now = %q, want %q", name, f, now[f], want[f])
+			}
+		}
+		kp.optedIn = c.OptedIn
+		kp.resolved = k.resolvedRequest(kp.ctrID)
+		if c.OptedIn && kp.resolved != c.V2.Request {
+			t.Errorf("%s: the plugin resolved the request as %d, explain as %d", name, kp.resolved, c.V2.Request)
+		}
+		if c.Spec != nil && c.Spec.MemoryRequest != nil {
+			kp.specRequest = *c.Spec.MemoryRequest
+		}
+		kp.want = want
+		pods = append(pods, kp)
+	}
+	// Nothing takes the values away afterwards (kubelet's pod syncs).
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+		for _, kp := range pods {
+			if now := snapshot(t, k.r.cgroupDir(kp.ctrID), v2Files); !maps.Equal(now, kp.want) {
+				t.Fatalf("%s: %v, want %v", kp.name, now, kp.want)
+			}
+		}
+	}
+	if n := strings.Count(p.log.String(), "a value the plugin set was changed") - repairs; n > 0 {
+		t.Errorf("the plugin repaired %d values: they did not stick", n)
+	}
+	return pods
+}
+
+// watchAncestors samples memory.min and memory.low of dirs every second
+// for d and reports each file that stayed below its floor for longer than
+// limit; floor is the value a file holds at the start (files at 0 are not
+// watched). restartAt, when non-zero, restarts kubelet that far in (its
+// start resets the QoS cgroups' values). It returns how many samples were
+// below their floor.
+func (k *kubeNode) watchAncestors(t *testing.T, d, limit, restartAt time.Duration, dirs []string) int {
+	t.Helper()
+	type watched struct {
+		floor      int64
+		belowSince time.Time
+		reported   bool
+	}
+	files := map[string]*watched{}
+	for _, dir := range dirs {
+		for _, f := range []string{"memory.min", "memory.low"} {
+			if v, err := readCgroupInt(dir, f); err == nil && v > 0 {
+				files[filepath.Join(dir, f)] = &watched{floor: v}
+			}
+		}
+	}
+	if len(files) == 0 {
+		t.Fatalf("no ancestor of %v holds any protection", dirs)
+	}
+	below := 0
+	start := time.Now()
+	restarted := restartAt == 0
+	for now := start; now.Sub(start) < d; now = time.Now() {
+		if !restarted && now.Sub(start) >= restartAt {
+			restarted = true
+			k.restartKubelet()
+		}
+		for path, w := range files {
+			v, err := readCgroupInt(filepath.Dir(path), filepath.Base(path))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v >= w.floor {
+				w.belowSince = time.Time{}
+				continue
+			}
+			below++
+			if w.belowSince.IsZero() {
+				w.belowSince = now
+				t.Logf("%.0fs: %s = %d, below %d", now.Sub(start).Seconds(), path, v, w.floor)
+			}
+			if gone := now.Sub(w.belowSince); gone > limit && !w.reported {
+				w.reported = true
+				t.Errorf("%s below %d for %v (more than %v)", path, w.floor, gone.Round(time.Second), limit)
+			}
+		}
+		time.Sleep(time.Second)
+	}
+	return below
+}
+
+// resize changes pod name's container app's memory request and limit in
+// place, through the resize subresource.
+func (k *kubeNode) resize(name string, request, limit int64) {
+	k.t.Helper()
+	patch := fmt.Sprintf(`{"spec":{"containers":[{"name":"app","resources":{"requests":{"memory":"%d"},"limits":{"memory":"%d"}}}]}}`, request, limit)
+	k.mustKubectl("patch", "pod", name, "--subresource", "resize", "-p", patch)
 }
 
 // kubeAncestors are the cgroups above every pod's, relative to the cgroup
@@ -377,14 +549,17 @@ func (k *kubeNode) deletePods(names ...string) {
 
 // explain runs nri-memqos explain on manifest as kubelet with the given
 // memoryReservationPolicy would hand its pods to the plugin.
-func (k *kubeNode) explain(manifest, reservation string) *explain.Report {
+func (k *kubeNode) explain(manifest string, memoryQoS bool, reservation string) *explain.Report {
 	t := k.t
 	t.Helper()
 	path := filepath.Join(k.dir, "explain-input.yaml")
 	if err := os.WriteFile(path, []byte(manifest), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	args := []string{"explain", "-o", "json", "-kubelet-memory-qos"}
+	args := []string{"explain", "-o", "json"}
+	if memoryQoS {
+		args = append(args, "-kubelet-memory-qos")
+	}
 	if reservation != "" {
 		args = append(args, "-kubelet-memory-reservation", reservation)
 	}
