@@ -280,7 +280,7 @@ func (k *kubeNode) waitRegistered() {
 			return false
 		}
 		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		if strings.TrimSpace(string(body)) != "ok" {
 			return false
 		}
