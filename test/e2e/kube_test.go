@@ -49,7 +49,6 @@ const (
 	kubeNodeIP      = "192.0.2.10"      // TEST-NET-1, on lo
 	kubeServiceCIDR = "198.51.100.0/24" // TEST-NET-2
 	kubeNodeName    = "e2e-vm"
-	kubeNamespace   = "default"
 )
 
 var kubeBinaries = []string{"kubelet", "kube-apiserver", "kubectl", "etcd"}
@@ -64,7 +63,6 @@ type kubeNode struct {
 	etcd, api  *proc.Process
 	kubelet    *proc.Process
 	kubeletCfg string
-	kubeletLog string
 	// kubeletArgs are the running kubelet's arguments.
 	kubeletArgs []string
 }
@@ -250,7 +248,6 @@ resolvConf: /etc/resolv.conf
 syncFrequency: 10s
 podLogsDir: %s
 `, k.r.sock, filepath.Join(k.dir, "manifests"), o.memoryQoS, o.reservation, filepath.Join(k.dir, "pods-logs")))
-	k.kubeletLog = filepath.Join(k.dir, "logs", "kubelet.log")
 	k.kubeletArgs = []string{"--config", k.kubeletCfg, "--kubeconfig", k.kubeconfig,
 		"--root-dir", filepath.Join(k.dir, "kubelet"), "--node-ip", kubeNodeIP,
 		"--hostname-override", kubeNodeName, "--v=2"}
