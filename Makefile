@@ -25,6 +25,10 @@ E2E_TOOLS  := github.com/containerd/containerd/v2/cmd/containerd \
               github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2 \
               github.com/containerd/containerd/v2/cmd/ctr \
               sigs.k8s.io/cri-tools/cmd/crictl
+# The CNI plugins of the real node's pod network (into $(E2E_BIN)/cni).
+E2E_CNI    := github.com/containernetworking/plugins/plugins/main/ptp \
+              github.com/containernetworking/plugins/plugins/ipam/host-local \
+              github.com/containernetworking/plugins/plugins/main/loopback
 
 all: build
 
@@ -104,9 +108,10 @@ e2e-deps: $(E2E_OUT)/kernel/.ok
 	  fi
 
 # The kernel, and the modules the VM loads: virtio disk (reclaimable page
-# cache needs a real filesystem) and zram swap.
+# cache needs a real filesystem), zram swap, and veth (the real node's pod
+# network, CNI ptp).
 E2E_MODULES := virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk \
-               lzo lzo-rle zsmalloc zram
+               lzo lzo-rle zsmalloc zram veth
 $(E2E_OUT)/kernel/.ok:
 	@mkdir -p $(E2E_OUT)/kernel/modules
 	cd $(E2E_OUT)/kernel && rm -rf x *.deb && \
@@ -124,9 +129,10 @@ $(E2E_OUT)/kernel/.ok:
 e2e-bin: $(E2E_BIN)/.tools-stamp
 	$(call plugin-build,$(E2E_BIN)/nri-memqos)
 
-$(E2E_BIN)/.tools-stamp: test/tools/go.mod test/tools/go.sum | e2e-deps
-	@mkdir -p $(E2E_BIN)
+$(E2E_BIN)/.tools-stamp: test/tools/tools.go test/tools/go.mod test/tools/go.sum | e2e-deps
+	@mkdir -p $(E2E_BIN)/cni
 	cd test/tools && CGO_ENABLED=1 $(GO) build -trimpath -ldflags '-s -w' -o $(E2E_BIN)/ $(E2E_TOOLS)
+	cd test/tools && CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(E2E_BIN)/cni/ $(E2E_CNI)
 	cd test/tools && CGO_ENABLED=1 $(GO) build -trimpath -ldflags '-s -w' -tags seccomp -o $(E2E_BIN)/ github.com/opencontainers/runc
 	touch $@
 
@@ -199,27 +205,31 @@ install-systemd: build-static
 # ==== END packaging and install ==============================================
 
 # ==== BEGIN kube-bin: a real Kubernetes node for the end-to-end suite (issue 14)
-# make kube-bin   kubelet, kube-apiserver and kubectl (k8s.io/kubernetes,
+# make kube-bin   kubelet, kube-apiserver, kube-controller-manager,
+#                 kube-scheduler and kubectl (k8s.io/kubernetes,
 #                 pinned in test/tools/kube) and etcd (go.etcd.io/etcd/server/v3,
 #                 pinned in test/tools/kube/etcd; the etcd binary is that
 #                 module's root package), from the Go module proxy into
 #                 $(E2E_BIN), for the real node of the end-to-end suite
 #                 (TestKubeNodeVM; about 15 minutes from a cold cache).
-# Static (CGO_ENABLED=0: in these four only the standard library's net and
+# Static (CGO_ENABLED=0: in these only the standard library's net and
 # os/user have cgo code, and their Go versions read /etc/hosts,
 # /etc/resolv.conf, /etc/passwd and /etc/group themselves), stripped, no local
 # paths. The Kubernetes version is stamped the way its release build does
 # (hack/lib/version.sh; buildDate is the tag's time from the module proxy):
 # unstamped, kubelet and kube-apiserver call themselves v0.0.0-master. Built
-# once, and again only when a go.mod or go.sum of the two modules changes.
+# once, and again only when tools.go, a go.mod or a go.sum of the two modules
+# changes.
 KUBE_MOD   := test/tools/kube
-KUBE_TOOLS := k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kubectl
+KUBE_TOOLS := k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-apiserver \
+              k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler \
+              k8s.io/kubernetes/cmd/kubectl
 KUBE_VERSION_PKGS := k8s.io/client-go/pkg/version k8s.io/component-base/version
 
 .PHONY: kube-bin
 kube-bin: $(E2E_BIN)/.kube-stamp
 
-$(E2E_BIN)/.kube-stamp: $(KUBE_MOD)/go.mod $(KUBE_MOD)/go.sum $(KUBE_MOD)/etcd/go.mod $(KUBE_MOD)/etcd/go.sum
+$(E2E_BIN)/.kube-stamp: $(KUBE_MOD)/tools.go $(KUBE_MOD)/go.mod $(KUBE_MOD)/go.sum $(KUBE_MOD)/etcd/go.mod $(KUBE_MOD)/etcd/go.sum
 	@mkdir -p $(E2E_BIN)
 	cd $(KUBE_MOD) && \
 	  v=$$($(GO) list -m -f '{{.Version}}' k8s.io/kubernetes) && \

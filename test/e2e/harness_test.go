@@ -113,8 +113,12 @@ type runtime struct {
 	nriSock string
 	// pluginDir and confDir are NRI's pre-registered plugin and config dirs.
 	pluginDir, confDir string
-	proc               *proc.Process // nil: containerd is not running
-	logPath            string
+	// cniConfDir is CRI's CNI configuration directory: empty, so only
+	// host-network pods run, until a test writes a network into it
+	// (containerd watches it). The CNI plugins are in <binDir>/cni.
+	cniConfDir string
+	proc       *proc.Process // nil: containerd is not running
+	logPath    string
 }
 
 func (r *runtime) bin(name string) string { return filepath.Join(r.env.binDir, name) }
@@ -123,13 +127,14 @@ func newRuntime(t *testing.T, e *suiteEnv) *runtime {
 	dir := workDir(t)
 	r := &runtime{
 		t: t, env: e, dir: dir,
-		sock:      filepath.Join(dir, "containerd.sock"),
-		nriSock:   filepath.Join(dir, "nri", "nri.sock"),
-		pluginDir: filepath.Join(dir, "nri-plugins"),
-		confDir:   filepath.Join(dir, "nri-conf.d"),
-		logPath:   filepath.Join(dir, "containerd.log"),
+		sock:       filepath.Join(dir, "containerd.sock"),
+		nriSock:    filepath.Join(dir, "nri", "nri.sock"),
+		pluginDir:  filepath.Join(dir, "nri-plugins"),
+		confDir:    filepath.Join(dir, "nri-conf.d"),
+		cniConfDir: filepath.Join(dir, "cni-net.d"),
+		logPath:    filepath.Join(dir, "containerd.log"),
 	}
-	for _, d := range []string{r.pluginDir, r.confDir, filepath.Dir(r.nriSock)} {
+	for _, d := range []string{r.pluginDir, r.confDir, r.cniConfDir, filepath.Dir(r.nriSock)} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -152,6 +157,10 @@ state = %[2]q
       BinaryName = %[4]q
       SystemdCgroup = false
 
+  [plugins.'io.containerd.cri.v1.runtime'.cni]
+    bin_dirs = [%[8]q]
+    conf_dir = %[9]q
+
 [plugins.'io.containerd.cri.v1.images']
   snapshotter = 'native'
 
@@ -162,7 +171,8 @@ state = %[2]q
   plugin_config_path = %[7]q
   plugin_registration_timeout = '5s'
   plugin_request_timeout = '5s'
-`, filepath.Join(dir, "root"), filepath.Join(dir, "state"), r.sock, r.bin("runc"), r.nriSock, r.pluginDir, r.confDir)
+`, filepath.Join(dir, "root"), filepath.Join(dir, "state"), r.sock, r.bin("runc"), r.nriSock, r.pluginDir, r.confDir,
+		r.bin("cni"), r.cniConfDir)
 	if err := os.WriteFile(filepath.Join(dir, "config.toml"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -264,9 +274,15 @@ func (r *runtime) importImage() {
 	if err := buildBusyboxImage(r.env.busybox, tarball, testImage, sandboxImage); err != nil {
 		t.Fatalf("build image: %v", err)
 	}
+	r.importTarball(tarball)
+}
+
+// importTarball imports an OCI image tarball into CRI's namespace.
+func (r *runtime) importTarball(tarball string) {
+	r.t.Helper()
 	out, err := exec.Command(r.bin("ctr"), "--address", r.sock, "-n", "k8s.io", "images", "import", "--local", "--snapshotter", "native", tarball).CombinedOutput()
 	if err != nil {
-		t.Fatalf("ctr import: %v: %s", err, out)
+		r.t.Fatalf("ctr import %s: %v: %s", tarball, err, out)
 	}
 }
 

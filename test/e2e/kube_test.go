@@ -9,11 +9,15 @@ package e2e
 //     (RFC 5737) added to lo: kubelet refuses a loopback node IP but accepts
 //     any address an interface holds; apiserver advertises it. Nothing
 //     leaves the VM.
-//   - No scheduler and no controller-manager: pods carry nodeName; the
-//     ServiceAccount admission plugin is off (nothing would create the
-//     default service account) and pods do not mount a token.
-//   - Pods are host-network (no CNI); containerd reports the network not
-//     ready and kubelet runs host-network pods regardless.
+//   - The test pods carry nodeName and need no scheduler. The DaemonSet
+//     scenario starts kube-controller-manager (only the controllers it
+//     needs) and kube-scheduler (a DaemonSet's pods are bound by the
+//     scheduler). The ServiceAccount admission plugin is off (no token
+//     controller runs) and pods do not mount a token.
+//   - The test pods are host-network: until the DaemonSet scenario writes a
+//     CNI network (ptp, host-local; veth from the kernel's modules),
+//     containerd reports the network not ready and kubelet runs
+//     host-network pods only.
 //   - kubelet needs /etc/passwd and /etc/group (user namespace mappings);
 //     the test writes minimal ones into the VM.
 //   - runc must be built with seccomp: containerd gives every sandbox a
@@ -24,6 +28,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/pem"
@@ -42,7 +47,7 @@ import (
 	"nri-memqos/test/internal/wait"
 )
 
-// envKubeBin is the directory of kubelet, kube-apiserver, kubectl and etcd.
+// envKubeBin is the directory of kubeBinaries.
 const envKubeBin = "E2E_KUBE_BIN"
 
 const (
@@ -51,7 +56,7 @@ const (
 	kubeNodeName    = "e2e-vm"
 )
 
-var kubeBinaries = []string{"kubelet", "kube-apiserver", "kubectl", "etcd"}
+var kubeBinaries = []string{"kubelet", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl", "etcd"}
 
 // kubeNode is etcd, kube-apiserver and one kubelet on runtime r.
 type kubeNode struct {
@@ -62,7 +67,9 @@ type kubeNode struct {
 	kubeconfig string
 	etcd, api  *proc.Process
 	kubelet    *proc.Process
-	kubeletCfg string
+	// controllers and scheduler run for the DaemonSet scenario only.
+	controllers, scheduler *proc.Process
+	kubeletCfg             string
 	// kubeletArgs are the running kubelet's arguments.
 	kubeletArgs []string
 }
@@ -148,6 +155,8 @@ current-context: e2e
 		"--service-account-issuer", "https://kubernetes.default.svc",
 		"--service-account-key-file", filepath.Join(k.dir, "pki/sa.pub"),
 		"--service-account-signing-key-file", filepath.Join(k.dir, "pki/sa.key"),
+		// kubectl logs: the apiserver reaches kubelet on its node IP.
+		"--kubelet-preferred-address-types", "InternalIP",
 		"--disable-admission-plugins", "ServiceAccount", "--enable-priority-and-fairness=false",
 		"--profiling=false", "--v=1")
 	t.Cleanup(k.stop)
@@ -200,7 +209,8 @@ func (k *kubeNode) start(name string, args ...string) *proc.Process {
 // checkAlive fails the test when a control-plane process exited.
 func (k *kubeNode) checkAlive() {
 	k.t.Helper()
-	for name, p := range map[string]*proc.Process{"etcd": k.etcd, "kube-apiserver": k.api, "kubelet": k.kubelet} {
+	for name, p := range map[string]*proc.Process{"etcd": k.etcd, "kube-apiserver": k.api, "kubelet": k.kubelet,
+		"kube-controller-manager": k.controllers, "kube-scheduler": k.scheduler} {
 		if p == nil {
 			continue
 		}
@@ -226,7 +236,7 @@ containerRuntimeEndpoint: unix://%s
 failSwapOn: false
 failCgroupV1: false
 staticPodPath: %s
-address: 127.0.0.1
+address: %s
 healthzBindAddress: 127.0.0.1
 readOnlyPort: 0
 authentication:
@@ -247,7 +257,7 @@ imageGCLowThresholdPercent: 99
 resolvConf: /etc/resolv.conf
 syncFrequency: 10s
 podLogsDir: %s
-`, k.r.sock, filepath.Join(k.dir, "manifests"), o.memoryQoS, o.reservation, filepath.Join(k.dir, "pods-logs")))
+`, k.r.sock, filepath.Join(k.dir, "manifests"), kubeNodeIP, o.memoryQoS, o.reservation, filepath.Join(k.dir, "pods-logs")))
 	k.kubeletArgs = []string{"--config", k.kubeletCfg, "--kubeconfig", k.kubeconfig,
 		"--root-dir", filepath.Join(k.dir, "kubelet"), "--node-ip", kubeNodeIP,
 		"--hostname-override", kubeNodeName, "--v=2"}
@@ -296,7 +306,7 @@ func (k *kubeNode) stopKubelet() {
 
 func (k *kubeNode) stop() {
 	if k.t.Failed() {
-		for _, name := range []string{"kubelet", "kube-apiserver", "etcd"} {
+		for _, name := range []string{"kubelet", "kube-controller-manager", "kube-scheduler", "kube-apiserver", "etcd"} {
 			k.t.Logf("%s log (tail):\n%s", name, tail(filepath.Join(k.dir, "logs", name+".log"), 40))
 		}
 	}
@@ -305,12 +315,53 @@ func (k *kubeNode) stop() {
 		_, _ = k.kubectl("delete", "pods", "--all", "--wait=true", "--timeout=60s")
 	}
 	k.stopKubelet()
-	for _, p := range []*proc.Process{k.api, k.etcd} {
+	for _, p := range []*proc.Process{k.controllers, k.scheduler, k.api, k.etcd} {
 		if p != nil {
 			p.Stop(20 * time.Second)
 		}
 	}
-	k.api, k.etcd = nil, nil
+	k.controllers, k.scheduler, k.api, k.etcd = nil, nil, nil, nil
+}
+
+// kubeControllers are the kube-controller-manager controllers the
+// DaemonSet scenario needs: daemonset (its pods), resourcequota (config/
+// has a ResourceQuota: its admission refuses pods in the namespace until
+// the controller fills in the quota's status), job (the cleanup Job),
+// garbagecollector (kubectl delete --cascade=foreground waits for it) and
+// namespace (kubectl delete -k deletes the namespace).
+const kubeControllers = "daemonset,resourcequota,job,garbagecollector,namespace"
+
+// startControllers starts kube-controller-manager and kube-scheduler on
+// loopback and waits until both are healthy.
+func (k *kubeNode) startControllers() {
+	t := k.t
+	t.Helper()
+	start := time.Now()
+	k.controllers = k.start("kube-controller-manager", "--kubeconfig", k.kubeconfig,
+		"--authentication-kubeconfig", k.kubeconfig, "--authorization-kubeconfig", k.kubeconfig,
+		"--controllers", kubeControllers, "--leader-elect=false", "--bind-address", "127.0.0.1",
+		"--secure-port", "10257", "--profiling=false", "--v=1")
+	k.scheduler = k.start("kube-scheduler", "--kubeconfig", k.kubeconfig,
+		"--authentication-kubeconfig", k.kubeconfig, "--authorization-kubeconfig", k.kubeconfig,
+		"--leader-elect=false", "--bind-address", "127.0.0.1", "--secure-port", "10259",
+		"--profiling=false", "--v=1")
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		// Their serving certificates are self-signed; only /healthz is read.
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // loopback, self-signed, no data
+	}}
+	for _, port := range []string{"10257", "10259"} {
+		wait.For(t, 3*time.Minute, "kube-controller-manager and kube-scheduler to be healthy", func() bool {
+			k.checkAlive()
+			resp, err := client.Get("https://127.0.0.1:" + port + "/healthz")
+			if err != nil {
+				return false
+			}
+			body, _ := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			return strings.TrimSpace(string(body)) == "ok"
+		})
+	}
+	t.Logf("kube-controller-manager (%s) and kube-scheduler healthy after %v", kubeControllers, time.Since(start).Round(100*time.Millisecond))
 }
 
 // kubectl runs kubectl against the apiserver; the error carries stderr.
