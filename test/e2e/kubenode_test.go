@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -44,6 +45,7 @@ func runKubeNodeVM(t *testing.T, cgroupV1 bool) {
 		pattern:  "^TestKubeNode$",
 		disk:     disk,
 		memoryMB: 3072,
+		timeout:  30 * time.Minute,
 		env:      map[string]string{envKubeBin: "/mnt/disk/kube/bin"},
 		cgroupV1: cgroupV1,
 	})
@@ -97,12 +99,18 @@ func TestKubeNode(t *testing.T) {
 	// What kubelet alone gives each pod: the files the plugin leaves alone
 	// must keep exactly that.
 	alone := map[string]map[string]string{}
+	alonePod := map[string]map[string]string{} // the pod cgroup's memory.min and memory.low (v2)
 	t.Run("KubeletAlone", func(t *testing.T) {
+		defer k.useT(t)()
 		k.apply(classes)
 		k.addStatic(static)
 		for _, name := range append(names, staticName) {
-			alone[name] = k.waitFirst(name).first
-			t.Logf("kubelet alone, %s: %v", name, alone[name])
+			kp := k.waitFirst(name)
+			alone[name] = kp.first
+			if v2 {
+				alonePod[name] = snapshot(t, filepath.Dir(r.cgroupDir(kp.ctrID)), podFiles)
+			}
+			t.Logf("kubelet alone, %s: %v, pod %v", name, alone[name], alonePod[name])
 		}
 		k.deletePods(names...)
 		k.removeStatic(staticName)
@@ -117,15 +125,17 @@ func TestKubeNode(t *testing.T) {
 	p := r.startPlugin("reconciler:\n  enabled: false\n")
 	var pods []kubePod
 	t.Run("FirstInstruction", func(t *testing.T) {
+		defer k.useT(t)()
 		k.apply(classes)
 		k.addStatic(static)
-		pods = k.checkCreated(t, p, k.explain(classes+"\n---\n"+static, true, "None"), append(names, staticName), alone)
+		pods = k.checkCreated(t, p.repairs, k.explain(classes+"\n---\n"+static, true, "None"), append(names, staticName), alone)
 	})
 
 	// The plugin restarted with the reconciler on, as it runs on a node.
 	p.stop()
 	p = r.startPlugin(e2eConfig)
 	t.Run("PluginRestart", func(t *testing.T) {
+		defer k.useT(t)()
 		for _, kp := range pods {
 			if now := snapshot(t, r.cgroupDir(kp.ctrID), kubeFiles(e.version)); !maps.Equal(now, kp.want) {
 				t.Errorf("%s: %v after the plugin's restart, want %v", kp.name, now, kp.want)
@@ -143,6 +153,7 @@ func TestKubeNode(t *testing.T) {
 	// repairs show in its metrics.
 	if v2 { // cgroup v1 has no memory.min / memory.low
 		t.Run("Ancestors", func(t *testing.T) {
+			defer k.useT(t)()
 			before, _ := ancestorRepairs(t)
 			dirs := []string{filepath.Join(cgroupMount, "kubepods"), filepath.Join(cgroupMount, "kubepods/burstable")}
 			for _, name := range []string{"ls", "burst"} {
@@ -159,6 +170,7 @@ func TestKubeNode(t *testing.T) {
 	}
 
 	t.Run("BadClass", func(t *testing.T) {
+		defer k.useT(t)()
 		k.apply(readTestdata(t, "kube/bad-class.yaml"))
 		var msg string
 		wait.For(t, 2*time.Minute, "an event of pod bad with the plugin's error", func() bool {
@@ -186,6 +198,7 @@ func TestKubeNode(t *testing.T) {
 	})
 
 	t.Run("Restarts", func(t *testing.T) {
+		defer k.useT(t)()
 		before := map[string]map[string]string{}
 		ids := map[string]string{}
 		for _, name := range names {
@@ -216,6 +229,7 @@ func TestKubeNode(t *testing.T) {
 	})
 
 	t.Run("Delete", func(t *testing.T) {
+		defer k.useT(t)()
 		k.deletePods(names...)
 		if !v2 {
 			return
@@ -235,14 +249,16 @@ func TestKubeNode(t *testing.T) {
 	k.stopKubelet()
 	k.startKubelet(kubeletOptions{memoryQoS: true, reservation: "TieredReservation"})
 	t.Run("TieredReservation", func(t *testing.T) {
+		defer k.useT(t)()
 		k.apply(classes)
-		for _, kp := range k.checkCreated(t, p, k.explain(classes, true, "TieredReservation"), names, nil) {
+		for _, kp := range k.checkCreated(t, p.repairs, k.explain(classes, true, "TieredReservation"), names, nil) {
 			if kp.optedIn && kp.specRequest > 0 && kp.resolved != kp.specRequest {
 				t.Errorf("%s: the plugin resolved the request as %d, the spec says %d", kp.name, kp.resolved, kp.specRequest)
 			}
 		}
 	})
 	t.Run("TieredAncestors", func(t *testing.T) {
+		defer k.useT(t)()
 		// kubelet's own QoS values for these pods: kubepods memory.min the
 		// Guaranteed and Burstable requests (ls 128Mi; burst 100Mi, plain
 		// 64Mi), kubepods and kubepods/burstable memory.low the Burstable
@@ -264,6 +280,7 @@ func TestKubeNode(t *testing.T) {
 		k.watchAncestors(t, 70*time.Second, 3*time.Second, 0, dirs)
 	})
 	t.Run("Resize", func(t *testing.T) {
+		defer k.useT(t)()
 		for _, step := range []struct{ request, limit int64 }{{150 * mi, 320 * mi}, {80 * mi, 200 * mi}} {
 			k.resize("burst", step.request, step.limit)
 			dir := r.cgroupDir(k.containerID("burst"))
@@ -291,10 +308,168 @@ func TestKubeNode(t *testing.T) {
 	k.stopKubelet()
 	k.startKubelet(kubeletOptions{memoryQoS: false})
 	t.Run("MemoryQoSOff", func(t *testing.T) {
+		defer k.useT(t)()
 		k.apply(classes)
-		k.checkCreated(t, p, k.explain(classes, false, ""), names, nil)
+		k.checkCreated(t, p.repairs, k.explain(classes, false, ""), names, nil)
 	})
 	k.deletePods(names...)
+
+	// Scenario 7: the plugin installed as a cluster operator does, with
+	// kubectl apply -k config/, and uninstalled as the README says. kubelet
+	// as in KubeletAlone, so that what it alone gives is known.
+	p.stop()
+	k.stopKubelet()
+	k.startKubelet(kubeletOptions{memoryQoS: true, reservation: "None"})
+	k.daemonSetRound(t, classes, names, kubeletAlone{alone, alonePod, ancestorsAlone})
+}
+
+// kubeletAlone is what kubelet alone (no plugin, memoryReservationPolicy
+// None) gives the test pods: their containers' files, their pod cgroups'
+// memory.min and memory.low, and the QoS cgroups' (readAncestors).
+type kubeletAlone struct {
+	containers, pods map[string]map[string]string
+	ancestors        map[string]string
+}
+
+// daemonSetRound installs the plugin with kubectl apply -k config/, creates
+// the pods of classes (names), checks their values against explain, then
+// uninstalls the plugin as the README says and checks that nothing of it
+// is left.
+func (k *kubeNode) daemonSetRound(t *testing.T, classes string, names []string, alone kubeletAlone) {
+	r := k.r
+	t.Run("DaemonSet", func(t *testing.T) {
+		defer k.useT(t)()
+		k.installDaemonSet(t)
+		k.apply(classes)
+		pods := k.checkCreated(t, k.daemonSetRepairs, k.explain(classes, true, "None"), names, alone.containers)
+		k.uninstallDaemonSet(t)
+		// Nothing of the plugin is left: the containers hold what kubelet
+		// alone gives them, their pods' and the QoS cgroups' protection is
+		// kubelet's again, and the state file is gone.
+		for _, kp := range pods {
+			if now := snapshot(t, r.cgroupDir(kp.ctrID), kubeFiles(r.env.version)); !maps.Equal(now, alone.containers[kp.name]) {
+				t.Errorf("%s after the uninstall: %v, kubelet alone %v", kp.name, now, alone.containers[kp.name])
+			}
+			if now := snapshot(t, filepath.Dir(r.cgroupDir(kp.ctrID)), podFiles); !maps.Equal(now, alone.pods[kp.name]) {
+				t.Errorf("pod %s after the uninstall: %v, kubelet alone %v", kp.name, now, alone.pods[kp.name])
+			}
+		}
+		if now := readAncestors(t); !maps.Equal(now, alone.ancestors) {
+			t.Errorf("ancestors after the uninstall: %v, kubelet alone %v", now, alone.ancestors)
+		}
+		if _, err := os.Stat(filepath.Join(daemonSetStateDir, "ancestors.json")); !os.IsNotExist(err) {
+			t.Errorf("the plugin's state file is still there after the cleanup (%v)", err)
+		}
+		k.expectRunning(names...)
+	})
+	k.deletePods(names...)
+}
+
+// podFiles are the pod cgroup's files the plugin raises (cgroup v2).
+var podFiles = []string{"memory.min", "memory.low"}
+
+// daemonSetStateDir is the DaemonSet's state hostPath.
+const daemonSetStateDir = "/run/nri-memqos"
+
+// kubeCNI is the pod network of the DaemonSet scenario (the plugin's pod
+// is not host-network): ptp veth pairs, addresses from TEST-NET-3, no
+// masquerading (nothing leaves the VM).
+const kubeCNI = `{
+  "cniVersion": "1.0.0",
+  "name": "e2e",
+  "plugins": [
+    {
+      "type": "ptp",
+      "ipMasq": false,
+      "ipam": {
+        "type": "host-local",
+        "ranges": [[{"subnet": "203.0.113.0/24"}]],
+        "routes": [{"dst": "0.0.0.0/0"}],
+        "dataDir": %q
+      }
+    }
+  ]
+}
+`
+
+// installDaemonSet gives the node a pod network and the runtime's NRI
+// socket at /var/run/nri (where the DaemonSet mounts it from), imports the
+// plugin's image (make image), starts the controllers and the scheduler,
+// applies config/ with kubectl apply -k and waits until the plugin's pod
+// is ready (its readiness probe: registered with the runtime).
+func (k *kubeNode) installDaemonSet(t *testing.T) {
+	t.Helper()
+	r := k.r
+	cni := fmt.Sprintf(kubeCNI, filepath.Join(r.dir, "cni-ipam"))
+	if err := os.WriteFile(filepath.Join(r.cniConfDir, "10-e2e.conflist"), []byte(cni), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const nriDir = "/var/run/nri"
+	if err := os.MkdirAll(nriDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount(filepath.Dir(r.nriSock), nriDir, "", syscall.MS_BIND, ""); err != nil {
+		t.Fatalf("bind mount the NRI socket directory on %s: %v", nriDir, err)
+	}
+	t.Cleanup(func() { _ = syscall.Unmount(nriDir, syscall.MNT_DETACH) })
+	r.importTarball(os.Getenv(envImage))
+	k.startControllers()
+	// The node turns Ready once containerd has loaded the network.
+	k.mustKubectl("wait", "--for=condition=Ready", "node/"+kubeNodeName, "--timeout=120s")
+	k.mustKubectl("apply", "-k", kubeConfigDir)
+	start := time.Now()
+	if out, err := k.kubectl("-n", "nri-memqos", "rollout", "status", "daemonset/nri-memqos", "--timeout=240s"); err != nil {
+		desc, _ := k.kubectl("-n", "nri-memqos", "describe", "pods")
+		t.Fatalf("%v\n%s\n%s", err, out, desc)
+	}
+	t.Logf("the DaemonSet's pod ready after %v:\n%s", time.Since(start).Round(100*time.Millisecond),
+		k.mustKubectl("-n", "nri-memqos", "get", "pods", "-o", "wide"))
+}
+
+// kubeConfigDir is config/ in the VM.
+const kubeConfigDir = "/e2e/config"
+
+// daemonSetRepairs counts the DaemonSet plugin's drift repairs in its log
+// (kubectl logs: apiserver to kubelet on the node IP).
+func (k *kubeNode) daemonSetRepairs() int {
+	k.t.Helper()
+	return strings.Count(k.mustKubectl("-n", "nri-memqos", "logs", "daemonset/nri-memqos"), repairLine)
+}
+
+// uninstallDaemonSet uninstalls the plugin as config/deploy/cleanup-job.yaml
+// (and the README) say: the DaemonSet goes first, then the cleanup Job runs
+// on the node, then kubectl delete -k removes the rest.
+func (k *kubeNode) uninstallDaemonSet(t *testing.T) {
+	t.Helper()
+	k.mustKubectl("-n", "nri-memqos", "delete", "daemonset", "nri-memqos", "--cascade=foreground", "--timeout=180s")
+	job, err := os.ReadFile(filepath.Join(kubeConfigDir, "deploy", "cleanup-job.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err := k.kubectlIn([]byte(strings.ReplaceAll(string(job), "NODE_NAME", kubeNodeName)), "apply", "-f", "-"); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if out, err := k.kubectl("-n", "nri-memqos", "wait", "--for=condition=complete", "job",
+		"-l", "app.kubernetes.io/component=cleanup", "--timeout=300s"); err != nil {
+		desc, _ := k.kubectl("-n", "nri-memqos", "describe", "job,pods")
+		t.Fatalf("%v\n%s\n%s", err, out, desc)
+	}
+	t.Logf("cleanup:\n%s", k.mustKubectl("-n", "nri-memqos", "logs", "-l", "app.kubernetes.io/component=cleanup", "--prefix", "--tail=-1"))
+	k.mustKubectl("delete", "-k", kubeConfigDir, "--ignore-not-found", "--timeout=180s")
+}
+
+// repairLine is what the plugin logs for each drift repair.
+const repairLine = "a value the plugin set was changed"
+
+// repairs counts the plugin's drift repairs in its log.
+func (p *plugin) repairs() int { return strings.Count(p.log.String(), repairLine) }
+
+// useT makes t the test k's helpers report to (a subtest's, so that they
+// may fail it) until the returned function restores the previous one.
+func (k *kubeNode) useT(t *testing.T) (restore func()) {
+	prev := k.t
+	k.t = t
+	return func() { k.t = prev }
 }
 
 // checkCreated waits for each pod of names to report its first values and
@@ -303,9 +478,9 @@ func TestKubeNode(t *testing.T) {
 // alone gave the pod (alone; nil: what the container saw first). For 5 s
 // after the last pod reported, every 100 ms, nothing changes them, and the
 // plugin repairs nothing.
-func (k *kubeNode) checkCreated(t *testing.T, p *plugin, rep *explain.Report, names []string, alone map[string]map[string]string) []kubePod {
+func (k *kubeNode) checkCreated(t *testing.T, repairs func() int, rep *explain.Report, names []string, alone map[string]map[string]string) []kubePod {
 	t.Helper()
-	repairs := strings.Count(p.log.String(), "a value the plugin set was changed")
+	repairsBefore := repairs()
 	v1 := k.r.env.version == 1
 	files := kubeFiles(k.r.env.version)
 	var pods []kubePod
@@ -367,7 +542,7 @@ func (k *kubeNode) checkCreated(t *testing.T, p *plugin, rep *explain.Report, na
 			}
 		}
 	}
-	if n := strings.Count(p.log.String(), "a value the plugin set was changed") - repairs; n > 0 {
+	if n := repairs() - repairsBefore; n > 0 {
 		t.Errorf("the plugin repaired %d values: they did not stick", n)
 	}
 	return pods

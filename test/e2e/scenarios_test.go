@@ -60,10 +60,6 @@ func TestScenarios(t *testing.T) {
 	baselineCtr := r.runContainer(baselinePod, plain, container{name: "app", limit: limit, oomScoreAdj: 900})
 	baseline := snapshot(t, r.cgroupDir(baselineCtr), memoryFiles(e.version))
 	t.Logf("baseline without plugin: %v", baseline)
-	var kubepodsBefore map[string]string
-	if e.version == 2 {
-		kubepodsBefore = snapshot(t, memoryDir(2, "/kubepods"), []string{"memory.min", "memory.low"})
-	}
 
 	p := r.startPlugin(e2eConfig)
 
@@ -71,12 +67,12 @@ func TestScenarios(t *testing.T) {
 	bu := classPod("bu", "00000000-0000-0000-0000-0000000000a2", "burstable", "burstable")
 	be := pod{name: "be", uid: "00000000-0000-0000-0000-0000000000a3", qos: "besteffort",
 		labels: map[string]string{"memqos.nri.io/class": "best-effort"}}
-	var lsPod, buPod, buCtr string
+	var buCtr string
 
 	t.Run("classes", func(t *testing.T) {
-		lsPod = r.runPod(ls)
+		lsPod := r.runPod(ls)
 		lsCtr := r.runContainer(lsPod, ls, container{name: "app", limit: limit, oomScoreAdj: 900})
-		buPod = r.runPod(bu)
+		buPod := r.runPod(bu)
 		buCtr = r.runContainer(buPod, bu, container{name: "app", limit: limit, oomScoreAdj: 900})
 		bePod := r.runPod(be)
 		beCtr := r.runContainer(bePod, be, container{name: "app", oomScoreAdj: 1000})
@@ -146,25 +142,6 @@ func TestScenarios(t *testing.T) {
 		}
 		r.removePod(id)
 	})
-
-	if e.version == 2 {
-		t.Run("kubelet unified keys are preserved", func(t *testing.T) {
-			// Kubelet's MemoryQoS sends memory.min = request and its own memory.high.
-			kp := pod{name: "kubelet", uid: "00000000-0000-0000-0000-0000000000c1", qos: "burstable",
-				labels: map[string]string{"memqos.nri.io/class": "burstable"}}
-			id := r.runPod(kp)
-			ctr := r.runContainer(id, kp, container{name: "app", limit: limit, oomScoreAdj: 900,
-				unified: map[string]string{"memory.min": cgtest.Itoa(128 * mi), "memory.high": cgtest.Itoa(400 * mi)}})
-			cgtest.CheckFiles(t, r.cgroupDir(ctr), map[string]string{
-				"memory.min": cgtest.Itoa(128 * mi), // kubelet's, not owned by the class
-				"memory.low": cgtest.Itoa(128 * mi), // request read from kubelet's memory.min
-				// floor((128Mi + 0.9*(512Mi-128Mi)) / 4096) * 4096, replacing kubelet's 400Mi
-				"memory.high": "496603136",
-				"memory.max":  cgtest.Itoa(limit),
-			})
-			r.removePod(id)
-		})
-	}
 
 	t.Run("invalid annotation fails only its container", func(t *testing.T) {
 		bad := classPod("bad", "00000000-0000-0000-0000-0000000000d1", "burstable", "burstable")
@@ -251,21 +228,6 @@ func TestScenarios(t *testing.T) {
 		cgtest.CheckFiles(t, r.cgroupDir(ctr), map[string]string{file: cgtest.Itoa(request)})
 		r.removePod(id)
 	})
-
-	if e.version == 2 {
-		t.Run("ancestors shrink back when pods go", func(t *testing.T) {
-			r.removePod(lsPod)
-			r.removePod(buPod)
-			r.removePod(baselinePod)
-			r.mustCrictl("rmp", "-fa")
-			got := snapshot(t, memoryDir(2, "/kubepods"), []string{"memory.min", "memory.low"})
-			for k, v := range kubepodsBefore {
-				if got[k] != v {
-					t.Errorf("/kubepods %s = %s after every pod went; %s before", k, got[k], v)
-				}
-			}
-		})
-	}
 
 	t.Run("pre-registered with conf.d", func(t *testing.T) {
 		p.stop()

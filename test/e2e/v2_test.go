@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -22,8 +21,6 @@ const envInVM = "E2E_IN_VM"
 const (
 	envModules = "E2E_MODULES"
 	envImage   = "E2E_IMAGE"
-	// envDaemonSet is the DaemonSet manifest whose container the guest runs.
-	envDaemonSet = "E2E_DAEMONSET"
 	// envVMTests, when set, names the guest tests TestCgroupV2VM runs
 	// (comma-separated) instead of all of them, e.g.
 	// E2E_VM_TESTS=TestAncestorRepairV2.
@@ -32,17 +29,15 @@ const (
 
 // TestCgroupV2VM boots Debian's cloud kernel (cgroup v2) under qemu with the
 // runtime binaries, the plugin, its image and this test binary in an
-// initramfs, and runs the guest tests there: the same scenarios, asserted on
-// cgroup v2 files, the reconciler, and the plugin's image run as a pod.
+// initramfs, and runs the guest tests there: the reconciler, the demo and
+// the ancestor repair on cgroup v2 files. (The class, restart, resize and
+// DaemonSet scenarios run in that VM under a real kubelet: TestKubeNodeVM.)
 func TestCgroupV2VM(t *testing.T) {
-	guests := []string{"TestScenarios", "TestReconcilerV2", "TestImagePodV2", "TestDemoGuest", "TestAncestorRepairV2"}
+	guests := []string{"TestReconcilerV2", "TestDemoGuest", "TestAncestorRepairV2"}
 	if only := os.Getenv(envVMTests); only != "" {
 		guests = strings.Split(only, ",")
 	}
 	out, code := runGuest(t, guestRun{pattern: "^(" + strings.Join(guests, "|") + ")$"})
-	if slices.Contains(guests, "TestScenarios") && !strings.Contains(out, "cgroup v2") {
-		t.Errorf("the guest did not run the scenarios on cgroup v2")
-	}
 	// Name each guest subtest's result in this test's failure.
 	for _, m := range regexp.MustCompile(`--- (FAIL|SKIP): (Test\S*)`).FindAllStringSubmatch(out, -1) {
 		t.Errorf("in the cgroup v2 VM: %s %s", m[1], m[2])
@@ -110,12 +105,11 @@ func runGuest(t *testing.T, g guestRun) (string, int) {
 	}
 
 	files := map[string]string{
-		"/e2e/e2e.test":        testBin,
-		"/e2e/busybox":         e.busybox,
-		"/e2e/nri-memqos.tar":  image,
-		"/e2e/daemonset.yaml":  "../../config/deploy/daemonset.yaml",
-		"/e2e/nri-memqos.yaml": "../../config/nri-memqos.yaml",
-		"/e2e/testdata":        "testdata",
+		"/e2e/e2e.test":       testBin,
+		"/e2e/busybox":        e.busybox,
+		"/e2e/nri-memqos.tar": image,
+		"/e2e/testdata":       "testdata",
+		"/e2e/config":         "../../config",
 	}
 	// The virtio disk driver, loaded in dependency order (the package has no
 	// modules.dep): page cache on a real filesystem is reclaimable, on the
@@ -124,11 +118,13 @@ func runGuest(t *testing.T, g guestRun) (string, int) {
 	if modDir == "" {
 		skipOrFail(t, "%s is not set", envModules)
 	}
-	modules := []string{"virtio_ring", "virtio", "virtio_pci_legacy_dev", "virtio_pci_modern_dev", "virtio_pci", "virtio_blk"}
+	// veth: the real node's pod network (CNI ptp).
+	modules := []string{"virtio_ring", "virtio", "virtio_pci_legacy_dev", "virtio_pci_modern_dev", "virtio_pci", "virtio_blk", "veth"}
 	for _, m := range modules {
 		files["/e2e/modules/"+m+".ko"] = filepath.Join(modDir, m+".ko")
 	}
-	for _, b := range []string{"containerd", "containerd-shim-runc-v2", "ctr", "runc", "crictl", "nri-memqos"} {
+	for _, b := range []string{"containerd", "containerd-shim-runc-v2", "ctr", "runc", "crictl", "nri-memqos",
+		"cni/ptp", "cni/host-local", "cni/loopback"} {
 		files["/usr/local/bin/"+b] = filepath.Join(e.binDir, b)
 	}
 	var script strings.Builder
@@ -158,14 +154,13 @@ cd /e2e && ./e2e.test -test.run '%s' -test.v -test.count=1 -test.timeout %s
 			CgroupV1:     g.cgroupV1,
 			SingleThread: attempt > 1,
 			Env: mergeEnv(g.env, map[string]string{
-				envInVM:      "1",
-				envRequired:  "1",
-				envBinDir:    "/usr/local/bin",
-				envBusybox:   "/e2e/busybox",
-				envWorkDir:   "/mnt/disk",
-				envDataDir:   "/mnt/disk/data",
-				envImage:     "/e2e/nri-memqos.tar",
-				envDaemonSet: "/e2e/daemonset.yaml",
+				envInVM:     "1",
+				envRequired: "1",
+				envBinDir:   "/usr/local/bin",
+				envBusybox:  "/e2e/busybox",
+				envWorkDir:  "/mnt/disk",
+				envDataDir:  "/mnt/disk/data",
+				envImage:    "/e2e/nri-memqos.tar",
 			}),
 		})
 		t.Logf("VM run %d took %v", attempt, time.Since(start).Round(time.Second))
