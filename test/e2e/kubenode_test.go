@@ -80,7 +80,8 @@ type kubePod struct {
 // TestKubeNode runs the real-node scenarios, in order, on one node.
 func TestKubeNode(t *testing.T) {
 	if os.Getenv(envInVM) != "1" {
-		t.Skip("runs inside the VM (TestKubeNodeVM)")
+		t.Log("the real node's guest side: runs inside the VM of TestKubeNodeVM and TestKubeNodeV1VM")
+		return
 	}
 	e := loadEnv(t)
 	r := newRuntime(t, e)
@@ -303,6 +304,19 @@ func TestKubeNode(t *testing.T) {
 	})
 	k.deletePods(names...)
 
+	// Why the plugin caps memory.min below the limit where kubelet does
+	// not: TieredReservation gives a Guaranteed container memory.min =
+	// request = limit, and the pod's memory.max is that same limit (its
+	// sandbox's few pages on top), so the pod reaches its limit first and
+	// reclaims there, where the container's memory.min forbids touching its
+	// page cache: clean, reclaimable cache gets it OOM-killed. With the
+	// latency-sensitive class (memory.min 0.9 x limit) the same reads run
+	// through.
+	t.Run("TieredGuaranteedCache", func(t *testing.T) {
+		defer k.useT(t)()
+		k.guaranteedCache(t)
+	})
+
 	// MemoryQoS off: kubelet passes no unified memory keys; a Burstable
 	// request arrives through oom_score_adj only, rounded as explain says.
 	k.stopKubelet()
@@ -470,6 +484,103 @@ func (k *kubeNode) useT(t *testing.T) (restore func()) {
 	prev := k.t
 	k.t = t
 	return func() { k.t = prev }
+}
+
+// guaranteedCache runs testdata/kube/cache.yaml's two pods, each reading
+// twice a file of twice its limit, and checks that the one with kubelet's
+// memory.min = limit is OOM-killed while the latency-sensitive one reads
+// through and runs on.
+func (k *kubeNode) guaranteedCache(t *testing.T) {
+	data := filepath.Join(os.Getenv(envDataDir), "kube-cache")
+	if err := os.MkdirAll(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(data, "cache-file"), make([]byte, 128*mi), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The file's pages out of the page cache (the VM's), so that the pods'
+	// reads charge them to the pods.
+	syscall.Sync()
+	if err := os.WriteFile("/proc/sys/vm/drop_caches", []byte("1"), 0o200); err != nil {
+		t.Fatal(err)
+	}
+	k.apply(strings.ReplaceAll(readTestdata(t, "kube/cache.yaml"), "DATA_DIR", data))
+	defer k.deletePods("cache-kubelet", "cache-ls")
+	status := func(name string) string {
+		out, _ := k.kubectl("get", "pod", name, "-o",
+			`jsonpath={.status.phase} {.status.containerStatuses[0].state.terminated.reason} {.status.containerStatuses[0].containerID}`)
+		return strings.TrimSpace(out)
+	}
+	// describe is a pod's state and its cgroup's memory, for the log.
+	describe := func(name, st string) string {
+		f := strings.Fields(st)
+		if len(f) == 0 || !strings.HasPrefix(f[len(f)-1], "containerd://") {
+			return name + ": " + st
+		}
+		dir := k.r.cgroupDir(strings.TrimPrefix(f[len(f)-1], "containerd://"))
+		logs, _ := k.r.crictl("logs", strings.TrimPrefix(f[len(f)-1], "containerd://"))
+		m := optSnapshot(dir, []string{"memory.min", "memory.current", "memory.max"})
+		pod := optSnapshot(filepath.Dir(dir), []string{"memory.current", "memory.max", "memory.events"})
+		return fmt.Sprintf("%s: %s, container %v, pod %v, log %q", name, st, m, pod, strings.TrimSpace(logs))
+	}
+	var kubeletStatus string
+	start := time.Now()
+	last := start
+	wait.Until(t, 4*time.Minute, func() string {
+		time.Sleep(2 * time.Second) // kubectl and crictl cost CPU the readers need
+		k.checkAlive()
+		kubeletStatus = status("cache-kubelet")
+		ls := status("cache-ls")
+		if strings.HasPrefix(ls, "Failed ") || strings.HasPrefix(ls, "Succeeded ") {
+			t.Fatalf("cache-ls ended: %s", describe("cache-ls", ls))
+		}
+		msg := describe("cache-kubelet", kubeletStatus) + "; " + describe("cache-ls", ls)
+		if time.Since(last) > 30*time.Second {
+			last = time.Now()
+			t.Logf("%.0fs: %s", time.Since(start).Seconds(), msg)
+		}
+		if !strings.HasPrefix(kubeletStatus, "Failed ") && !strings.HasPrefix(kubeletStatus, "Succeeded ") || !strings.HasPrefix(ls, "Running ") {
+			return msg
+		}
+		f := strings.Fields(ls)
+		if logs, err := k.r.crictl("logs", strings.TrimPrefix(f[len(f)-1], "containerd://")); err != nil || !strings.Contains(logs, "read-done") {
+			return msg
+		}
+		t.Logf("after %.0fs: %s", time.Since(start).Seconds(), msg)
+		return ""
+	})
+	if f := strings.Fields(kubeletStatus); len(f) < 2 || f[0] != "Failed" || f[1] != "OOMKilled" {
+		t.Errorf("cache-kubelet (kubelet's memory.min = limit): %q, want Failed OOMKilled", kubeletStatus)
+	}
+	ls := k.cacheFacts("cache-ls")
+	t.Logf("cache-kubelet: %s; cache-ls: running after its reads, memory.min %s of memory.max %s, pod oom_kill %s",
+		kubeletStatus, ls["memory.min"], ls["memory.max"], ls["oom_kill"])
+	if ls["oom_kill"] != "0" {
+		t.Errorf("cache-ls's pod counted %s OOM kills", ls["oom_kill"])
+	}
+	// 0.9 x 64Mi, page-aligned: the latency-sensitive class's memory.min.
+	if ls["memory.min"] != "60395520" || ls["memory.max"] != strconv.FormatInt(64*mi, 10) {
+		t.Errorf("cache-ls: memory.min %s, memory.max %s; want 60395520 of %d", ls["memory.min"], ls["memory.max"], 64*mi)
+	}
+}
+
+// cacheFacts reads pod name's container memory.min and memory.max and
+// its pod cgroup's oom_kill count (memory.events).
+func (k *kubeNode) cacheFacts(name string) map[string]string {
+	t := k.t
+	t.Helper()
+	dir := k.r.cgroupDir(k.containerID(name))
+	m := snapshot(t, dir, []string{"memory.min", "memory.max"})
+	events, err := os.ReadFile(filepath.Join(filepath.Dir(dir), "memory.events"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(events), "\n") {
+		if v, ok := strings.CutPrefix(line, "oom_kill "); ok {
+			m["oom_kill"] = v
+		}
+	}
+	return m
 }
 
 // checkCreated waits for each pod of names to report its first values and
