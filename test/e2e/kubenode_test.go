@@ -506,81 +506,64 @@ func (k *kubeNode) guaranteedCache(t *testing.T) {
 	}
 	k.apply(strings.ReplaceAll(readTestdata(t, "kube/cache.yaml"), "DATA_DIR", data))
 	defer k.deletePods("cache-kubelet", "cache-ls")
-	status := func(name string) string {
+	// state is a pod's phase, its container's termination reason and ID,
+	// and the container's log.
+	type state struct{ phase, reason, id, log string }
+	get := func(name string) state {
 		out, _ := k.kubectl("get", "pod", name, "-o",
-			`jsonpath={.status.phase} {.status.containerStatuses[0].state.terminated.reason} {.status.containerStatuses[0].containerID}`)
-		return strings.TrimSpace(out)
-	}
-	// describe is a pod's state and its cgroup's memory, for the log.
-	describe := func(name, st string) string {
-		f := strings.Fields(st)
-		if len(f) == 0 || !strings.HasPrefix(f[len(f)-1], "containerd://") {
-			return name + ": " + st
+			`jsonpath={.status.phase},{.status.containerStatuses[0].state.terminated.reason},{.status.containerStatuses[0].containerID}`)
+		var st state
+		if f := strings.Split(strings.TrimSpace(out), ","); len(f) == 3 {
+			st.phase, st.reason, st.id = f[0], f[1], strings.TrimPrefix(f[2], "containerd://")
 		}
-		dir := k.r.cgroupDir(strings.TrimPrefix(f[len(f)-1], "containerd://"))
-		logs, _ := k.r.crictl("logs", strings.TrimPrefix(f[len(f)-1], "containerd://"))
-		m := optSnapshot(dir, []string{"memory.min", "memory.current", "memory.max"})
-		pod := optSnapshot(filepath.Dir(dir), []string{"memory.current", "memory.max", "memory.events"})
-		return fmt.Sprintf("%s: %s, container %v, pod %v, log %q", name, st, m, pod, strings.TrimSpace(logs))
+		if st.id != "" {
+			st.log, _ = k.r.crictl("logs", st.id)
+		}
+		return st
 	}
-	var kubeletStatus string
+	// describe is a pod's state and its cgroups' memory, for the log.
+	describe := func(name string, st state) string {
+		if st.id == "" {
+			return fmt.Sprintf("%s: %+v", name, st)
+		}
+		dir := k.r.cgroupDir(st.id)
+		return fmt.Sprintf("%s: %s %s, container %v, pod %v, log %q", name, st.phase, st.reason,
+			optSnapshot(dir, []string{"memory.min", "memory.current", "memory.max"}),
+			optSnapshot(filepath.Dir(dir), []string{"memory.current", "memory.max", "memory.events"}), strings.TrimSpace(st.log))
+	}
+	var kubelet, ls state
 	start := time.Now()
 	last := start
 	wait.Until(t, 4*time.Minute, func() string {
 		time.Sleep(2 * time.Second) // kubectl and crictl cost CPU the readers need
 		k.checkAlive()
-		kubeletStatus = status("cache-kubelet")
-		ls := status("cache-ls")
-		if strings.HasPrefix(ls, "Failed ") || strings.HasPrefix(ls, "Succeeded ") {
+		kubelet, ls = get("cache-kubelet"), get("cache-ls")
+		if ls.phase == "Failed" || ls.phase == "Succeeded" {
 			t.Fatalf("cache-ls ended: %s", describe("cache-ls", ls))
 		}
-		msg := describe("cache-kubelet", kubeletStatus) + "; " + describe("cache-ls", ls)
+		msg := describe("cache-kubelet", kubelet) + "; " + describe("cache-ls", ls)
 		if time.Since(last) > 30*time.Second {
 			last = time.Now()
 			t.Logf("%.0fs: %s", time.Since(start).Seconds(), msg)
 		}
-		if !strings.HasPrefix(kubeletStatus, "Failed ") && !strings.HasPrefix(kubeletStatus, "Succeeded ") || !strings.HasPrefix(ls, "Running ") {
-			return msg
-		}
-		f := strings.Fields(ls)
-		if logs, err := k.r.crictl("logs", strings.TrimPrefix(f[len(f)-1], "containerd://")); err != nil || !strings.Contains(logs, "read-done") {
+		if kubelet.phase != "Failed" && kubelet.phase != "Succeeded" || ls.phase != "Running" || !strings.Contains(ls.log, "read-done") {
 			return msg
 		}
 		t.Logf("after %.0fs: %s", time.Since(start).Seconds(), msg)
 		return ""
 	})
-	if f := strings.Fields(kubeletStatus); len(f) < 2 || f[0] != "Failed" || f[1] != "OOMKilled" {
-		t.Errorf("cache-kubelet (kubelet's memory.min = limit): %q, want Failed OOMKilled", kubeletStatus)
-	}
-	ls := k.cacheFacts("cache-ls")
-	t.Logf("cache-kubelet: %s; cache-ls: running after its reads, memory.min %s of memory.max %s, pod oom_kill %s",
-		kubeletStatus, ls["memory.min"], ls["memory.max"], ls["oom_kill"])
-	if ls["oom_kill"] != "0" {
-		t.Errorf("cache-ls's pod counted %s OOM kills", ls["oom_kill"])
+	if kubelet.phase != "Failed" || kubelet.reason != "OOMKilled" {
+		t.Errorf("cache-kubelet (kubelet's memory.min = limit): %s %s, want Failed OOMKilled", kubelet.phase, kubelet.reason)
 	}
 	// 0.9 x 64Mi, page-aligned: the latency-sensitive class's memory.min.
-	if ls["memory.min"] != "60395520" || ls["memory.max"] != strconv.FormatInt(64*mi, 10) {
-		t.Errorf("cache-ls: memory.min %s, memory.max %s; want 60395520 of %d", ls["memory.min"], ls["memory.max"], 64*mi)
+	dir := k.r.cgroupDir(ls.id)
+	want := map[string]string{"memory.min": "60395520", "memory.max": strconv.FormatInt(64*mi, 10)}
+	if got := snapshot(t, dir, []string{"memory.min", "memory.max"}); !maps.Equal(got, want) {
+		t.Errorf("cache-ls: %v, want %v", got, want)
 	}
-}
-
-// cacheFacts reads pod name's container memory.min and memory.max and
-// its pod cgroup's oom_kill count (memory.events).
-func (k *kubeNode) cacheFacts(name string) map[string]string {
-	t := k.t
-	t.Helper()
-	dir := k.r.cgroupDir(k.containerID(name))
-	m := snapshot(t, dir, []string{"memory.min", "memory.max"})
-	events, err := os.ReadFile(filepath.Join(filepath.Dir(dir), "memory.events"))
-	if err != nil {
-		t.Fatal(err)
+	if n := optEvent(filepath.Dir(dir), "oom_kill"); n != 0 {
+		t.Errorf("cache-ls's pod counted %d OOM kills", n)
 	}
-	for _, line := range strings.Split(string(events), "\n") {
-		if v, ok := strings.CutPrefix(line, "oom_kill "); ok {
-			m["oom_kill"] = v
-		}
-	}
-	return m
 }
 
 // checkCreated waits for each pod of names to report its first values and
