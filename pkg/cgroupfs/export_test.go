@@ -1,0 +1,4 @@
+package cgroupfs
+
+// ResetSwappinessArg forgets that memory.reclaim refused "swappiness=".
+func ResetSwappinessArg() { noSwappinessArg.Store(false) }

@@ -1,0 +1,173 @@
+package cgroupfs
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+
+	"github.com/opencontainers/cgroups/fscommon"
+	"golang.org/x/sys/unix"
+)
+
+// PSI is one memory.pressure (or /proc/pressure/memory) reading: the
+// "some" and "full" lines' avg10 (percent) and total (microseconds
+// stalled since the cgroup was made).
+type PSI struct {
+	SomeAvg10, FullAvg10 float64
+	SomeTotal, FullTotal uint64
+}
+
+// Signals are what priority-aware reclaim reads of a container on a tick
+// (cgroup v2): from memory.stat its anonymous and file memory and its
+// workingset refault counters, from memory.pressure its stall.
+type Signals struct {
+	Anon, File               uint64
+	RefaultFile, RefaultAnon uint64
+	// HasPSI is false when the kernel keeps no pressure accounting
+	// (memory.pressure missing, Linux before 4.20 or psi=0): PSI is then
+	// unknown, not zero.
+	HasPSI bool
+	PSI    PSI
+}
+
+// ReadSignals reads memory.stat and memory.pressure of a cgroup v2 cgroup,
+// one read of each, keeping only the keys it needs (it runs on every tick
+// for the containers that ask for priority-aware reclaim).
+func (f *FS) ReadSignals(rel string) (Signals, error) {
+	if f.Version != 2 {
+		return Signals{}, errors.New("memory signals are read on cgroup v2 only")
+	}
+	dir := f.MemoryDir(rel)
+	var s Signals
+	err := f.readSmall(dir, FileStat, func(b []byte) error {
+		for line := range strings.SplitSeq(string(b), "\n") {
+			key, val, ok := strings.Cut(line, " ")
+			if !ok {
+				continue
+			}
+			var dst *uint64
+			switch key {
+			case "anon":
+				dst = &s.Anon
+			case "file":
+				dst = &s.File
+			case "workingset_refault_file":
+				dst = &s.RefaultFile
+			case "workingset_refault_anon":
+				dst = &s.RefaultAnon
+			case "workingset_refault":
+				// Before Linux 5.9 one counter for both kinds.
+				dst = &s.RefaultFile
+			default:
+				continue
+			}
+			n, err := fscommon.ParseUint(val, 10, 64)
+			if err != nil {
+				return &fscommon.ParseError{Path: dir, File: FileStat, Err: err}
+			}
+			*dst = n
+		}
+		return nil
+	})
+	if err != nil {
+		return Signals{}, fmt.Errorf("failed to read %s: %w", filepath.Join(dir, FileStat), err)
+	}
+	err = f.readSmall(dir, FilePressure, func(b []byte) error {
+		p, err := ParsePSI(b)
+		if err != nil {
+			return &fscommon.ParseError{Path: dir, File: FilePressure, Err: err}
+		}
+		s.PSI, s.HasPSI = p, true
+		return nil
+	})
+	switch {
+	case err == nil:
+	case IsGone(err) && f.exists(dir):
+		// No pressure accounting: the cgroup is there, its file is not.
+	default:
+		return Signals{}, fmt.Errorf("failed to read %s: %w", filepath.Join(dir, FilePressure), err)
+	}
+	return s, nil
+}
+
+// exists tells whether dir is there (a missing file in a cgroup that is
+// there is a kernel without it; in one that is gone, the container went).
+func (f *FS) exists(dir string) bool {
+	var st unix.Stat_t
+	return unix.Stat(dir, &st) == nil
+}
+
+// ParsePSI parses the "some" and "full" lines of a pressure file
+// ("some avg10=0.12 avg60=0.05 avg300=0.01 total=12345"). A kernel that
+// writes only "some" (the cpu file before Linux 5.13) leaves full at 0.
+func ParsePSI(b []byte) (PSI, error) {
+	var p PSI
+	seen := false
+	for line := range strings.SplitSeq(string(b), "\n") {
+		kind, rest, ok := strings.Cut(line, " ")
+		if !ok {
+			continue
+		}
+		var avg *float64
+		var total *uint64
+		switch kind {
+		case "some":
+			avg, total = &p.SomeAvg10, &p.SomeTotal
+			seen = true
+		case "full":
+			avg, total = &p.FullAvg10, &p.FullTotal
+		default:
+			continue
+		}
+		for field := range strings.FieldsSeq(rest) {
+			k, v, _ := strings.Cut(field, "=")
+			var err error
+			switch k {
+			case "avg10":
+				*avg, err = strconv.ParseFloat(v, 64)
+			case "total":
+				*total, err = strconv.ParseUint(v, 10, 64)
+			}
+			if err != nil {
+				return PSI{}, fmt.Errorf("bad %s line %q: %w", kind, line, err)
+			}
+		}
+	}
+	if !seen {
+		return PSI{}, fmt.Errorf("no \"some\" line in %q", string(b))
+	}
+	return p, nil
+}
+
+// ReclaimFile asks the kernel to reclaim bytes from the cgroup, file pages
+// only where the kernel accepts memory.reclaim's "swappiness=0" argument
+// (newer kernels; the first refusal, EINVAL, is remembered and every later
+// call writes the plain request, which reclaims file and anonymous pages
+// as the kernel's own reclaim would). It reports whether the argument was
+// used. EAGAIN (less reclaimed than asked) is returned wrapped, as from
+// Reclaim.
+func (f *FS) ReclaimFile(rel string, bytes int64) (fileOnly bool, err error) {
+	if f.Version != 2 {
+		return false, errors.New("memory.reclaim exists on cgroup v2 only")
+	}
+	if noSwappinessArg.Load() {
+		return false, f.Reclaim(rel, bytes)
+	}
+	dir := f.MemoryDir(rel)
+	err = f.writeFile(dir, FileReclaim, strconv.FormatInt(bytes, 10)+" swappiness=0")
+	if errors.Is(err, unix.EINVAL) {
+		noSwappinessArg.Store(true)
+		return false, f.Reclaim(rel, bytes)
+	}
+	if err != nil {
+		return true, fmt.Errorf("failed to reclaim %d bytes of file pages from %s: %w", bytes, dir, err)
+	}
+	return true, nil
+}
+
+// noSwappinessArg records that memory.reclaim refused "swappiness=": a
+// property of the running kernel, so one for the process.
+var noSwappinessArg atomic.Bool
