@@ -33,10 +33,12 @@ func Default() *Config {
 			DriftInterval:     Duration{10 * time.Second},
 			AncestorInterval:  Duration{2 * time.Second},
 			MaxReclaimPerTick: ParseQuantity("64Mi"),
-			NodePressure:      NodePressure{LowFraction: 0.1, HighFraction: 0.15, MaxReclaimPerTick: ParseQuantity("256Mi")},
+			NodePressure:      NodePressure{LowFraction: 0.1, HighFraction: 0.15, MaxReclaimPerTick: ParseQuantity("256Mi"), PressureThreshold: 20},
 			Guard: Guard{Enabled: true, StallPressure: 40, StallFor: Duration{5 * time.Second},
 				ReleasePressure: 5, ReleaseFor: Duration{30 * time.Second}, Step: 0.25},
 			Proactive: Proactive{TargetPressure: 0.5, Fraction: 0.02, Interval: Duration{10 * time.Second}},
+			Tiers: Tiers{Enabled: true, MaxReclaimPerTick: ParseQuantity("128Mi"), ThrottleAfter: Duration{3 * time.Second},
+				Step: 0.25, CalmFor: Duration{10 * time.Second}, Headroom: ParseQuantity("32Mi")},
 		},
 	}
 }
@@ -48,7 +50,8 @@ func BuiltinClasses() map[string]*Class {
 			Min:        ptr(1.0),
 			Swap:       SwapPolicy{Mode: SwapNone},
 			Swappiness: ptr(0),
-			Reclaim:    &Reclaim{HighWatermark: 0.95, LowWatermark: 0.9, Priority: 100},
+			Reclaim: &Reclaim{HighWatermark: 0.95, LowWatermark: 0.9, Priority: 100,
+				ProtectFromLowerPriority: true, PressureThreshold: 5, RefaultThreshold: 1000},
 		},
 		ClassBurstable: {
 			Low:              ptr(1.0),

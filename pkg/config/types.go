@@ -121,6 +121,49 @@ type Reconciler struct {
 	Guard Guard `json:"guard"`
 	// Proactive configures cold-memory reclaim for classes that opt in.
 	Proactive Proactive `json:"proactive"`
+	// Tiers configures priority-aware reclaim for classes with
+	// reclaim.protectFromLowerPriority.
+	Tiers Tiers `json:"tiers"`
+}
+
+// Tiers configures priority-aware reclaim (cgroup v2): while a container
+// of a class with reclaim.protectFromLowerPriority feels memory pressure
+// that its own limits do not explain, the containers of lower
+// reclaim.priority pay: first memory.reclaim, then, if the pressure
+// persists, memory.high lowered step by step; given back step by step
+// once the protected containers are calm.
+//
+// Example:
+//
+//	tiers:
+//	  enabled: true
+//	  maxReclaimPerTick: 128Mi
+//	  throttleAfter: 3s
+//	  step: 0.25
+//	  calmFor: 10s
+//	  headroom: 32Mi
+type Tiers struct {
+	// Enabled turns priority-aware reclaim on. Default true; off, every
+	// memory.high it lowered is given back at the next tick.
+	Enabled bool `json:"enabled"`
+	// MaxReclaimPerTick bounds what one tick reclaims from lower-priority
+	// containers, all together. Default 128Mi.
+	MaxReclaimPerTick Quantity `json:"maxReclaimPerTick"`
+	// ThrottleAfter is how long pressure must persist before each step
+	// that lowers the lower tiers' memory.high. Default 3s.
+	ThrottleAfter Duration `json:"throttleAfter"`
+	// Step is the fraction of the way from a container's usage when it
+	// was first throttled down to its floor taken per step (and given back
+	// per step). Default 0.25.
+	Step float64 `json:"step"`
+	// CalmFor is how long every protected container must stay calm (its
+	// signals below half their thresholds) before each step back.
+	// Default 10s.
+	CalmFor Duration `json:"calmFor"`
+	// Headroom is what a throttled container keeps above its anonymous
+	// memory, so it can go on working: memory.high is never set below
+	// anon + headroom, nor below its request or protection. Default 32Mi.
+	Headroom Quantity `json:"headroom"`
 }
 
 // NodePressure configures node-pressure reclaim (cgroup v2).
@@ -134,6 +177,13 @@ type NodePressure struct {
 	// MaxReclaimPerTick bounds the node-pressure reclaim of one tick, all
 	// containers together. Default 256Mi.
 	MaxReclaimPerTick Quantity `json:"maxReclaimPerTick"`
+	// PressureThreshold: reclaim also starts when some task on the node
+	// stalled on memory (/proc/pressure/memory "some") for this share of
+	// the last tick, in percent, which page cache does not hide as it
+	// hides a shortage from MemAvailable; it stops below half of it. A
+	// reclaim the pressure alone starts takes only what containers use
+	// above their requests. Default 20; 0 turns the signal off.
+	PressureThreshold float64 `json:"pressureThreshold"`
 }
 
 // Guard configures the memory.high livelock guard (cgroup v2).
@@ -209,6 +259,19 @@ type Reclaim struct {
 	Priority int `json:"priority"`
 	// Proactive opts the class into cold-memory reclaim.
 	Proactive bool `json:"proactive,omitempty"`
+	// ProtectFromLowerPriority makes containers of lower Priority pay when
+	// a container of this class feels memory pressure (PressureThreshold)
+	// or loses its working set (RefaultThreshold) while below its own
+	// memory.high and memory.max (reconciler.tiers). Needs at least one
+	// threshold.
+	ProtectFromLowerPriority bool `json:"protectFromLowerPriority,omitempty"`
+	// PressureThreshold is the memory.pressure "some" share (percent of
+	// time over the last tick) that counts as pressure; 0: not a signal.
+	PressureThreshold float64 `json:"pressureThreshold,omitempty"`
+	// RefaultThreshold is the workingset refaults (pages of file and
+	// anonymous memory evicted and read back) per second that count as
+	// pressure; 0: not a signal.
+	RefaultThreshold float64 `json:"refaultThreshold,omitempty"`
 }
 
 // ClassNames returns the defined class names, sorted.

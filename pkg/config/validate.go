@@ -143,6 +143,17 @@ func (cl *Class) validate(field string) error {
 			return fieldErr(field+".reclaim.lowWatermark", "%v is out of range; allowed: above 0 and below highWatermark %v", r.LowWatermark, r.HighWatermark)
 		}
 	}
+	if r := cl.Reclaim; r != nil {
+		if !(r.PressureThreshold >= 0 && r.PressureThreshold <= 100) {
+			return fieldErr(field+".reclaim.pressureThreshold", "%v is out of range; allowed: 0 (not a signal) up to 100", r.PressureThreshold)
+		}
+		if !(r.RefaultThreshold >= 0 && r.RefaultThreshold <= 1e9) {
+			return fieldErr(field+".reclaim.refaultThreshold", "%v is out of range; allowed: 0 (not a signal) up to 1e9 refaults per second", r.RefaultThreshold)
+		}
+		if r.ProtectFromLowerPriority && r.PressureThreshold == 0 && r.RefaultThreshold == 0 {
+			return fieldErr(field+".reclaim.protectFromLowerPriority", "needs a signal; allowed: with pressureThreshold or refaultThreshold above 0")
+		}
+	}
 	for _, ns := range cl.Namespaces {
 		if !nameRE.MatchString(ns) {
 			return fieldErr(field+".namespaces", "%q is not a valid namespace name", ns)
@@ -163,6 +174,7 @@ func (r *Reconciler) validate() error {
 	}
 	for field, q := range map[string]Quantity{
 		"reconciler.maxReclaimPerTick": r.MaxReclaimPerTick, "reconciler.nodePressure.maxReclaimPerTick": r.NodePressure.MaxReclaimPerTick,
+		"reconciler.tiers.maxReclaimPerTick": r.Tiers.MaxReclaimPerTick,
 	} {
 		if b, err := q.check(); err != nil || b < 4096 {
 			return fieldErr(field, "%q is not allowed; allowed: a memory quantity from 4Ki up to 8Ei", q.String())
@@ -174,6 +186,9 @@ func (r *Reconciler) validate() error {
 	}
 	if !(np.HighFraction >= np.LowFraction && np.HighFraction < 1) {
 		return fieldErr("reconciler.nodePressure.highFraction", "%v is out of range; allowed: lowFraction %v up to below 1", np.HighFraction, np.LowFraction)
+	}
+	if !(np.PressureThreshold >= 0 && np.PressureThreshold <= 100) {
+		return fieldErr("reconciler.nodePressure.pressureThreshold", "%v is out of range; allowed: 0 (off) up to 100", np.PressureThreshold)
 	}
 	g := r.Guard
 	if !(g.StallPressure > 0 && g.StallPressure <= 100) {
@@ -197,6 +212,22 @@ func (r *Reconciler) validate() error {
 	}
 	if pr.Interval.Duration < r.Interval.Duration {
 		return fieldErr("reconciler.proactive.interval", "%v is shorter than the interval; allowed: %v or more", pr.Interval.Duration, r.Interval.Duration)
+	}
+	return r.Tiers.validate(r.Interval.Duration)
+}
+
+func (t *Tiers) validate(interval time.Duration) error {
+	if b, err := t.Headroom.check(); err != nil || b < 0 {
+		return fieldErr("reconciler.tiers.headroom", "%q is not allowed; allowed: a memory quantity from 0 up to 8Ei", t.Headroom.String())
+	}
+	if !(t.Step > 0 && t.Step <= 1) {
+		return fieldErr("reconciler.tiers.step", "%v is out of range; allowed: above 0 up to 1", t.Step)
+	}
+	if t.ThrottleAfter.Duration < interval {
+		return fieldErr("reconciler.tiers.throttleAfter", "%v is shorter than the interval; allowed: %v or more", t.ThrottleAfter.Duration, interval)
+	}
+	if t.CalmFor.Duration < interval {
+		return fieldErr("reconciler.tiers.calmFor", "%v is shorter than the interval; allowed: %v or more", t.CalmFor.Duration, interval)
 	}
 	return nil
 }
