@@ -10,6 +10,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"nri-memqos/pkg/cgroupfs"
 	"nri-memqos/pkg/node"
 )
 
@@ -27,7 +28,7 @@ func BenchmarkCreate(b *testing.B) {
 			log.SetLevel(logrus.WarnLevel)
 			core := node.New(node.Options{Log: log, Host: node.Host{MemTotal: 64 * gi, PageSize: 4096},
 				StateFile: filepath.Join(b.TempDir(), "state.json"), FileConfig: mustConfig(b, tr.configYAML("")),
-				Meminfo: func() (int64, int64, error) { return 64 * gi, 64 * gi, nil }})
+				Meminfo: func() (int64, int64, error) { return 64 * gi, 64 * gi, nil }, NodePSI: func() (cgroupfs.PSI, error) { return cgroupfs.PSI{}, nil }})
 			if err := core.Configure(""); err != nil {
 				b.Fatal(err)
 			}

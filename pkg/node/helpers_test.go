@@ -11,6 +11,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"github.com/sirupsen/logrus/hooks/test"
 
+	"nri-memqos/pkg/cgroupfs"
 	"nri-memqos/pkg/config"
 	"nri-memqos/pkg/node"
 	"nri-memqos/pkg/policy"
@@ -128,7 +129,7 @@ func startFixture(t testing.TB, tr *tree, extra string, stateFile string) *fixtu
 	host := node.Host{MemTotal: 8 * gi, PageSize: 4096}
 	// The configuration comes from the file (-config), as reloads need.
 	n := node.New(node.Options{Log: log, Host: host, StateFile: stateFile, FileConfig: mustConfig(t, tr.configYAML(extra)),
-		Meminfo: func() (int64, int64, error) { return 8 * gi, 8 * gi, nil }})
+		Meminfo: func() (int64, int64, error) { return 8 * gi, 8 * gi, nil }, NodePSI: func() (cgroupfs.PSI, error) { return cgroupfs.PSI{}, nil }})
 	if err := n.Configure(""); err != nil {
 		t.Fatalf("Configure: %v", err)
 	}

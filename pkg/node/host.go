@@ -6,6 +6,8 @@ import (
 	"os"
 
 	"github.com/prometheus/procfs"
+
+	"nri-memqos/pkg/cgroupfs"
 )
 
 // Host is what the node offers, read once at start.
@@ -47,4 +49,25 @@ func readMeminfo(needAvail bool) (avail, total int64, err error) {
 		avail = int64(*mi.MemAvailableBytes)
 	}
 	return avail, int64(*mi.MemTotalBytes), nil
+}
+
+// ReadNodePSI reads the node's memory pressure (/proc/pressure/memory,
+// Linux 4.20+ with PSI on).
+func ReadNodePSI() (cgroupfs.PSI, error) {
+	fs, err := procfs.NewDefaultFS()
+	if err != nil {
+		return cgroupfs.PSI{}, fmt.Errorf("procfs: %w", err)
+	}
+	st, err := fs.PSIStatsForResource("memory")
+	if err != nil {
+		return cgroupfs.PSI{}, err
+	}
+	var p cgroupfs.PSI
+	if st.Some != nil {
+		p.SomeAvg10, p.SomeTotal = st.Some.Avg10, st.Some.Total
+	}
+	if st.Full != nil {
+		p.FullAvg10, p.FullTotal = st.Full.Avg10, st.Full.Total
+	}
+	return p, nil
 }

@@ -31,6 +31,9 @@ type Options struct {
 	// Meminfo gives the reconciler MemAvailable and MemTotal; nil reads
 	// /proc/meminfo.
 	Meminfo reconcile.Meminfo
+	// NodePSI gives the reconciler the node's memory pressure; nil reads
+	// /proc/pressure/memory.
+	NodePSI func() (cgroupfs.PSI, error)
 }
 
 // Container is one container as the runtime presents it, in policy facts.
@@ -68,6 +71,7 @@ type Node struct {
 	host      Host
 	stateFile string
 	meminfo   reconcile.Meminfo
+	nodePSI   func() (cgroupfs.PSI, error)
 
 	mu         sync.Mutex
 	cfg        *config.Config
@@ -124,11 +128,15 @@ func New(o Options) *Node {
 	if o.Meminfo == nil {
 		o.Meminfo = ReadMeminfo
 	}
+	if o.NodePSI == nil {
+		o.NodePSI = ReadNodePSI
+	}
 	return &Node{
 		log:        o.Log,
 		host:       o.Host,
 		stateFile:  o.StateFile,
 		meminfo:    o.Meminfo,
+		nodePSI:    o.NodePSI,
 		fileConfig: o.FileConfig,
 		ledger:     protection.New(o.Host.MemTotal),
 		containers: map[string]*tracked{},
@@ -248,6 +256,7 @@ func (n *Node) install(cfg *config.Config) error {
 	if first {
 		n.loadState()
 		n.reconciler = reconcile.New(fs, fs.Version, cfg, n.targets, n.meminfo, n.log, n.host.PageSize)
+		n.reconciler.SetNodePSI(n.nodePSI)
 		n.probe()
 		close(n.configured)
 	} else {

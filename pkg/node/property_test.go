@@ -15,6 +15,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 
+	"nri-memqos/pkg/cgroupfs"
 	"nri-memqos/pkg/config"
 	"nri-memqos/pkg/node"
 	"nri-memqos/pkg/policy"
@@ -167,7 +168,7 @@ func (w *world) start() {
 	}
 	w.n = node.New(node.Options{Log: w.log, Host: node.Host{MemTotal: propMemTotal, PageSize: 4096},
 		FileConfig: w.config(), StateFile: w.stateFile,
-		Meminfo: func() (int64, int64, error) { return propMemTotal, propMemTotal, nil }})
+		Meminfo: func() (int64, int64, error) { return propMemTotal, propMemTotal, nil }, NodePSI: func() (cgroupfs.PSI, error) { return cgroupfs.PSI{}, nil }})
 	if err := w.n.Configure(""); err != nil {
 		w.t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 )
 
 // repairDrift writes back values the plugin set that someone else changed,
-// except a memory.high the guard holds up on purpose.
+// with memory.high as the guard or priority-aware reclaim hold it.
 func (r *Reconciler) repairDrift(smp sample) {
 	d := smp.t.Decision
 	// The logger is made only to log: most checks find nothing.
@@ -38,7 +38,10 @@ func (r *Reconciler) repairDrift(smp sample) {
 		return
 	}
 	want := d.UnifiedV2()
-	if smp.s.guard.Raised {
+	switch {
+	case smp.s.throttle.High > 0:
+		want[cgroupfs.FileHigh] = strconv.FormatInt(smp.s.throttle.High, 10)
+	case smp.s.guard.Raised:
 		want[cgroupfs.FileHigh] = strconv.FormatInt(smp.s.guard.High, 10)
 	}
 	if skip := r.skip.Load(); skip != nil {

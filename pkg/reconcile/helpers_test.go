@@ -105,6 +105,7 @@ type v2Files struct {
 	current                                            int64
 	inactiveFile, activeFile, inactiveAnon, activeAnon int64
 	some, full                                         float64
+	someTotal, refaultFile                             uint64
 }
 
 func memoryStat(f v2Files) string {
@@ -136,7 +137,7 @@ slab_reclaimable 1048576
 slab_unreclaimable 1048576
 slab 2097152
 workingset_refault_anon 0
-workingset_refault_file 0
+workingset_refault_file %d
 workingset_activate_anon 0
 workingset_activate_file 0
 workingset_restore_anon 0
@@ -164,11 +165,13 @@ thp_fault_alloc 0
 thp_collapse_alloc 0
 thp_swpout 0
 thp_swpout_fallback 0
-`, f.inactiveAnon+f.activeAnon, f.inactiveFile+f.activeFile, f.inactiveAnon, f.activeAnon, f.inactiveFile, f.activeFile)
+`, f.inactiveAnon+f.activeAnon, f.inactiveFile+f.activeFile, f.inactiveAnon, f.activeAnon, f.inactiveFile, f.activeFile, f.refaultFile)
 }
 
-func pressure(some, full float64) string {
-	return fmt.Sprintf("some avg10=%.2f avg60=0.00 avg300=0.00 total=0\nfull avg10=%.2f avg60=0.00 avg300=0.00 total=0\n", some, full)
+func pressure(some, full float64) string { return pressureTotal(some, full, 0) }
+
+func pressureTotal(some, full float64, someTotal uint64) string {
+	return fmt.Sprintf("some avg10=%.2f avg60=0.00 avg300=0.00 total=%d\nfull avg10=%.2f avg60=0.00 avg300=0.00 total=0\n", some, someTotal, full)
 }
 
 const zeroEvents = "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\noom_group_kill 0\n"
@@ -201,7 +204,7 @@ func writeV2(t testing.TB, fs *cgroupfs.FS, rel string, d *policy.Decision, f v2
 		"memory.current":   strconv.FormatInt(f.current, 10) + "\n",
 		"memory.events":    zeroEvents,
 		"memory.stat":      memoryStat(f),
-		"memory.pressure":  pressure(f.some, f.full),
+		"memory.pressure":  pressureTotal(f.some, f.full, f.someTotal),
 		"memory.min":       "0\n",
 		"memory.low":       "0\n",
 		"memory.high":      "max\n",
@@ -237,6 +240,8 @@ type call struct {
 type kernel struct {
 	*cgroupfs.FS
 	calls []call
+	// fileFirst are the cgroups ReclaimFile was asked of, in order.
+	fileFirst []string
 	// afterUsage runs after each successful Usage read.
 	afterUsage func(rel string)
 	// beforeReclaim runs before the memory.reclaim write.
@@ -276,6 +281,13 @@ func (k *kernel) Reclaim(rel string, n int64) error {
 		}
 	}
 	return rerr
+}
+
+// ReclaimFile reclaims as Reclaim does; the calls record file-first
+// reclaims with fileFirst set (the argument itself is cgroupfs's test).
+func (k *kernel) ReclaimFile(rel string, n int64) (bool, error) {
+	k.fileFirst = append(k.fileFirst, rel)
+	return false, k.Reclaim(rel, n)
 }
 
 // ---- logs ----
@@ -340,6 +352,7 @@ type harness struct {
 	targets []Target
 	avail   int64
 	total   int64
+	psi     cgroupfs.PSI
 	log     *bytes.Buffer
 }
 
@@ -351,6 +364,7 @@ func newHarness(t *testing.T, version int, cfg *config.Config) *harness {
 	l, h.log = newLog()
 	h.r = New(h.k, version, cfg, func() []Target { return slices.Clone(h.targets) },
 		func() (int64, int64, error) { return h.avail, h.total, nil }, l, 4096)
+	h.r.SetNodePSI(func() (cgroupfs.PSI, error) { return h.psi, nil })
 	// One write per reclaim, so the tests see what each reclaim asked;
 	// TestReclaimChunksAndDeadline covers the chunks.
 	h.r.chunk = math.MaxInt64
@@ -364,6 +378,26 @@ func (h *harness) add(id, class string, d *policy.Decision, f v2Files) string {
 	dir := writeV2(h.t, h.fs, rel, d, f)
 	h.targets = append(h.targets, Target{ID: id, Namespace: "ns", Pod: "pod-" + id, Container: "app", Rel: rel, Decision: d})
 	return dir
+}
+
+// setFiles rewrites target id's memory.stat and memory.pressure.
+func (h *harness) setFiles(id string, f v2Files) {
+	h.t.Helper()
+	dir := h.fs.MemoryDir(h.target(id).Rel)
+	writeFile(h.t, dir, "memory.stat", memoryStat(f))
+	writeFile(h.t, dir, "memory.pressure", pressureTotal(f.some, f.full, f.someTotal))
+	setCurrent(h.t, dir, f.current)
+}
+
+func (h *harness) target(id string) Target {
+	h.t.Helper()
+	for _, tg := range h.targets {
+		if tg.ID == id {
+			return tg
+		}
+	}
+	h.t.Fatalf("no target %q", id)
+	return Target{}
 }
 
 func (h *harness) stats(id string) Stats {

@@ -30,6 +30,8 @@ type Cgroups interface {
 	ReadEvents(rel string) (cgroupfs.Events, error)
 	ReadMemoryStats(rel string) (*cgroupfs.MemoryStats, error)
 	Reclaim(rel string, bytes int64) error
+	ReclaimFile(rel string, bytes int64) (fileOnly bool, err error)
+	ReadSignals(rel string) (cgroupfs.Signals, error)
 	Read(rel, file string) (string, error)
 	Write(rel, file, value string) (bool, error)
 	ApplyV1(rel string, values map[string]int64) ([]string, error)
@@ -54,6 +56,13 @@ type Stats struct {
 	GuardRaises   uint64
 	GuardRestores uint64
 	DriftRepairs  uint64
+	// TierThrottles counts the steps priority-aware reclaim lowered the
+	// container's memory.high by.
+	TierThrottles uint64
+	// Pressure (memory.pressure "some", percent of the last tick) and
+	// Refaults (per second) of a container that asks for priority-aware
+	// reclaim, at its last reading.
+	Pressure, Refaults float64
 	// Events are counted since the reconciler first saw the container. With
 	// more than eventsPerTick containers they are read every few ticks (see
 	// eventsPeriod), so they may lag by that much.
@@ -76,6 +85,12 @@ type state struct {
 	// deadline is still in the kernel; no other is issued until it returns.
 	reclaiming    atomic.Bool
 	reclaimLogged bool
+	// target is the container as the last tick saw it.
+	target Target
+	// tier is the last reading for priority-aware reclaim; throttle the
+	// memory.high it holds (High 0: none).
+	tier     tierReading
+	throttle Throttle
 }
 
 // Reconciler runs the loop. Create it with New; Run until the context ends.
@@ -111,6 +126,17 @@ type Reconciler struct {
 	// inflight are the ticks in progress, for the liveness check; read
 	// without r.mu.
 	inflight health.InFlight
+	// tierState is priority-aware reclaim's; tierSigs and victims keep
+	// their arrays from one tick to the next.
+	tierState TierState
+	tierSigs  []TierSignal
+	victims   []sample
+	// nodePSI reads /proc/pressure/memory (nil: not read); nodePSIPrev
+	// is its last reading, at nodePSIAt.
+	nodePSI       func() (cgroupfs.PSI, error)
+	nodePSIPrev   cgroupfs.PSI
+	nodePSIAt     time.Time
+	nodePSILogged bool
 }
 
 // New returns a reconciler over the containers source returns.
@@ -134,6 +160,10 @@ func (r *Reconciler) SkipFiles(files []string) {
 	r.skip.Store(&m)
 }
 
+// SetNodePSI sets the reader of the node's memory pressure
+// (/proc/pressure/memory) for node-pressure reclaim; call it before Run.
+func (r *Reconciler) SetNodePSI(read func() (cgroupfs.PSI, error)) { r.nodePSI = read }
+
 // SetConfig installs a new configuration; the next tick uses it. It never
 // waits for a tick in progress.
 func (r *Reconciler) SetConfig(cfg *config.Config) { r.cfg.Store(cfg) }
@@ -146,6 +176,7 @@ func (r *Reconciler) Run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
+			r.Release()
 			return
 		case now := <-t.C:
 			r.Tick(now)
@@ -228,6 +259,7 @@ func (r *Reconciler) Tick(now time.Time) {
 			r.states[t.ID] = s
 		}
 		s.tick = r.tick
+		s.target = t
 		s.stats.Namespace, s.stats.Pod, s.stats.Container, s.stats.Class = t.Namespace, t.Pod, t.Container, t.Decision.Class
 		usage, err := r.cg.Usage(t.Rel)
 		if err != nil {
@@ -243,9 +275,13 @@ func (r *Reconciler) Tick(now time.Time) {
 		if r.version != 2 {
 			continue
 		}
-		if rc.Guard.Enabled {
+		switch {
+		case s.throttle.High > 0:
+			// Priority-aware reclaim holds memory.high and lifts it
+			// itself when the container stalls.
+		case rc.Guard.Enabled:
 			r.guard(now, smp, rc.Guard)
-		} else if s.guard.Raised {
+		case s.guard.Raised:
 			r.dropGuard(smp)
 		}
 		high := int64(0)
@@ -256,6 +292,11 @@ func (r *Reconciler) Tick(now time.Time) {
 			}
 		}
 		s.stats.High, s.stats.Raised = high, s.guard.Raised
+		if s.throttle.High > 0 {
+			s.stats.High = s.throttle.High
+		}
+		// Watermarks stay those of the policy's memory.high: a throttle
+		// already makes the kernel reclaim at its own.
 		if n := WatermarkReclaim(usage, high, t.Decision.Limit, smp.protect, t.Decision.Reclaim, maxPerTick); n > 0 {
 			r.reclaim(smp, n, ReasonWatermark)
 		} else if rcl := t.Decision.Reclaim; rcl != nil && rcl.Proactive && now.Sub(s.lastProactive) >= rc.Proactive.Interval.Duration {
@@ -274,7 +315,8 @@ func (r *Reconciler) Tick(now time.Time) {
 		r.states, r.statesPeak = maps.Clone(r.states), len(r.states)
 	}
 	if r.version == 2 {
-		r.nodePressure(samples, rc.NodePressure)
+		r.tiers(now, samples, rc)
+		r.nodePressure(now, samples, rc.NodePressure)
 	}
 	if now.Sub(r.lastDrift) >= rc.DriftInterval.Duration {
 		r.lastDrift = now

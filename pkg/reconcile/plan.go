@@ -74,6 +74,16 @@ type Take struct {
 // A first pass takes only what lies above each container's request; a
 // second pass goes down to protection. Protected memory is never taken.
 func NodePressurePlan(need, maxTotal int64, cands []Candidate) []Take {
+	return plan(need, maxTotal, cands, 2)
+}
+
+// AboveRequestPlan is NodePressurePlan's first pass alone: only what lies
+// above requests (and protection) is taken.
+func AboveRequestPlan(need, maxTotal int64, cands []Candidate) []Take {
+	return plan(need, maxTotal, cands, 1)
+}
+
+func plan(need, maxTotal int64, cands []Candidate, passes int) []Take {
 	need = min(need, maxTotal)
 	if need <= 0 {
 		return nil
@@ -86,7 +96,7 @@ func NodePressurePlan(need, maxTotal int64, cands []Candidate) []Take {
 	})
 	taken := map[string]int64{}
 	var order []string
-	for pass := 0; pass < 2 && need > 0; pass++ {
+	for pass := 0; pass < passes && need > 0; pass++ {
 		for _, c := range cands {
 			if need <= 0 {
 				break
@@ -114,19 +124,30 @@ func NodePressurePlan(need, maxTotal int64, cands []Candidate) []Take {
 	return plan
 }
 
-// NodeShort tells whether node-pressure reclaim should run: it starts when
-// MemAvailable falls below lowFraction of MemTotal and, once started
-// (active), goes on until MemAvailable is back above highFraction. It
-// returns how many bytes are needed to reach the high mark.
-func NodeShort(avail, total int64, np config.NodePressure, active bool) (bool, int64) {
-	if np.LowFraction == 0 || total <= 0 {
-		return false, 0
+// NodeShort tells whether node-pressure reclaim should run. It starts when
+// MemAvailable falls below LowFraction of MemTotal, or when the node's
+// memory pressure (some, percent of the last tick) reaches
+// PressureThreshold: page cache counts as available, so a node whose
+// memory is all cache never runs short by MemAvailable while its
+// workloads thrash. Once started (active) it goes on until MemAvailable
+// is back above HighFraction and the pressure below half its threshold.
+// It returns how many bytes to reclaim (to reach the high mark, or
+// MaxReclaimPerTick when the pressure alone holds it on) and whether the
+// pressure alone holds it on: such a reclaim takes only what containers use
+// above their requests.
+func NodeShort(avail, total int64, pressure float64, np config.NodePressure, active bool) (short bool, need int64, byPressure bool) {
+	if total <= 0 || (np.LowFraction == 0 && np.PressureThreshold == 0) {
+		return false, 0, false
 	}
 	highMark := int64(np.HighFraction * float64(total))
-	if float64(avail) < np.LowFraction*float64(total) || (active && avail < highMark) {
-		return true, highMark - avail
+	lowMem := np.LowFraction > 0 && (float64(avail) < np.LowFraction*float64(total) || (active && avail < highMark))
+	if lowMem {
+		return true, highMark - avail, false
 	}
-	return false, 0
+	if np.PressureThreshold > 0 && (pressure >= np.PressureThreshold || (active && pressure >= np.PressureThreshold/2)) {
+		return true, np.MaxReclaimPerTick.Bytes(), true
+	}
+	return false, 0, false
 }
 
 // GuardState is the livelock guard's memory of one container.

@@ -241,14 +241,17 @@ func TestNodePressurePlan(t *testing.T) {
 
 func TestNodeShort(t *testing.T) {
 	np := config.NodePressure{LowFraction: 0.1, HighFraction: 0.15, MaxReclaimPerTick: config.ParseQuantity("256Mi")}
+	psiNP := config.NodePressure{LowFraction: 0.1, HighFraction: 0.15, MaxReclaimPerTick: config.ParseQuantity("256Mi"), PressureThreshold: 20}
 	const total = 10_000 // low mark 1000, high mark 1500
 	tests := []struct {
 		name         string
 		avail, total int64
+		pressure     float64
 		np           config.NodePressure
 		active       bool
 		want         bool
 		wantNeed     int64
+		wantPressure bool
 	}{
 		{name: "inactive, plenty", avail: 5000, total: total, np: np, want: false},
 		{name: "inactive, between marks does not start", avail: 1200, total: total, np: np, want: false},
@@ -267,13 +270,20 @@ func TestNodeShort(t *testing.T) {
 		{name: "high equals low: no hysteresis band", avail: 1000, total: total, np: config.NodePressure{LowFraction: 0.1, HighFraction: 0.1}, active: true, want: false},
 		{name: "high equals low: below starts", avail: 999, total: total, np: config.NodePressure{LowFraction: 0.1, HighFraction: 0.1}, want: true, wantNeed: 1},
 		{name: "16Gi node at 5%", avail: 858_993_459, total: 16 << 30, np: np, want: true, wantNeed: 2_576_980_377 - 858_993_459},
+		{name: "pressure without a threshold: off", avail: 5000, total: total, pressure: 90, np: np, want: false},
+		{name: "pressure at the threshold starts, above requests only", avail: 5000, total: total, pressure: 20, np: psiNP, want: true, wantNeed: 256 << 20, wantPressure: true},
+		{name: "pressure below the threshold does not start", avail: 5000, total: total, pressure: 19.9, np: psiNP, want: false},
+		{name: "active, pressure at half the threshold continues", avail: 5000, total: total, pressure: 10, np: psiNP, active: true, want: true, wantNeed: 256 << 20, wantPressure: true},
+		{name: "active, pressure below half stops", avail: 5000, total: total, pressure: 9.9, np: psiNP, active: true, want: false},
+		{name: "short of memory and pressure: MemAvailable decides, all passes", avail: 500, total: total, pressure: 80, np: psiNP, want: true, wantNeed: 1000},
+		{name: "pressure alone with LowFraction 0", avail: 0, total: total, pressure: 50, np: config.NodePressure{PressureThreshold: 20, MaxReclaimPerTick: config.ParseQuantity("1Mi")}, want: true, wantNeed: 1 << 20, wantPressure: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, need := NodeShort(tc.avail, tc.total, tc.np, tc.active)
-			if got != tc.want || need != tc.wantNeed {
-				t.Fatalf("NodeShort(avail %d, total %d, %+v, active %v) = %v, %d; want %v, %d",
-					tc.avail, tc.total, tc.np, tc.active, got, need, tc.want, tc.wantNeed)
+			got, need, byPressure := NodeShort(tc.avail, tc.total, tc.pressure, tc.np, tc.active)
+			if got != tc.want || need != tc.wantNeed || byPressure != tc.wantPressure {
+				t.Fatalf("NodeShort(avail %d, total %d, pressure %v, %+v, active %v) = %v, %d, %v; want %v, %d, %v",
+					tc.avail, tc.total, tc.pressure, tc.np, tc.active, got, need, byPressure, tc.want, tc.wantNeed, tc.wantPressure)
 			}
 		})
 	}
@@ -299,7 +309,7 @@ func TestNodeShortHysteresisSequence(t *testing.T) {
 	}
 	active := false
 	for _, s := range steps {
-		got, _ := NodeShort(s.avail, total, np, active)
+		got, _, _ := NodeShort(s.avail, total, 0, np, active)
 		if got != s.want {
 			t.Fatalf("step %q: NodeShort(%d, active %v) = %v; want %v", s.name, s.avail, active, got, s.want)
 		}

@@ -35,7 +35,7 @@ func (r *Reconciler) reclaim(smp sample, n int64, why Reason) {
 	var err error
 	for left := n; left > 0; {
 		chunk := min(left, r.chunk)
-		if err = r.writeReclaim(smp.s, smp.t.Rel, chunk, deadline); err != nil {
+		if err = r.writeReclaim(smp.s, smp.t.Rel, chunk, deadline, why == ReasonPriority); err != nil {
 			break
 		}
 		left -= chunk
@@ -67,13 +67,18 @@ func (r *Reconciler) reclaim(smp sample, n int64, why Reason) {
 	}).Debug("reclaimed")
 }
 
-// writeReclaim issues one memory.reclaim write and waits for it until
-// deadline at most.
-func (r *Reconciler) writeReclaim(s *state, rel string, n int64, deadline time.Time) error {
+// writeReclaim issues one memory.reclaim write (of file pages first, when
+// fileFirst and the kernel can) and waits for it until deadline at most.
+func (r *Reconciler) writeReclaim(s *state, rel string, n int64, deadline time.Time, fileFirst bool) error {
 	done := make(chan error, 1)
 	s.reclaiming.Store(true)
 	go func() {
-		err := r.cg.Reclaim(rel, n)
+		var err error
+		if fileFirst {
+			_, err = r.cg.ReclaimFile(rel, n)
+		} else {
+			err = r.cg.Reclaim(rel, n)
+		}
 		s.reclaiming.Store(false)
 		done <- err
 	}()
@@ -106,15 +111,16 @@ func (r *Reconciler) proactive(now time.Time, smp sample, cfg config.Proactive, 
 
 // nodePressure reclaims from the lowest priority classes first when the
 // node runs short of memory.
-func (r *Reconciler) nodePressure(samples []sample, np config.NodePressure) {
+func (r *Reconciler) nodePressure(now time.Time, samples []sample, np config.NodePressure) {
 	avail, total, err := r.meminfo()
 	if err != nil {
 		r.log.Warnf("reconciler: %v", err)
 		return
 	}
-	short, need := NodeShort(avail, total, np, r.nodeActive)
+	pressure := r.nodePressureShare(now, np)
+	short, need, byPressure := NodeShort(avail, total, pressure, np, r.nodeActive)
 	if short != r.nodeActive {
-		r.log.WithFields(logrus.Fields{"memAvailable": avail, "memTotal": total}).Infof("node memory pressure: %v", map[bool]string{true: "started", false: "over"}[short])
+		r.log.WithFields(logrus.Fields{"memAvailable": avail, "memTotal": total, "pressure": pressure}).Infof("node memory pressure: %v", map[bool]string{true: "started", false: "over"}[short])
 	}
 	r.nodeActive = short
 	if !short {
@@ -131,9 +137,36 @@ func (r *Reconciler) nodePressure(samples []sample, np config.NodePressure) {
 		cands = append(cands, Candidate{ID: smp.t.ID, Priority: prio, Current: smp.s.stats.Usage, Request: smp.t.Decision.Request, Protected: smp.protect})
 		byID[smp.t.ID] = smp
 	}
-	for _, take := range NodePressurePlan(need, maxTotal, cands) {
+	planFor := NodePressurePlan
+	if byPressure {
+		planFor = AboveRequestPlan
+	}
+	for _, take := range planFor(need, maxTotal, cands) {
 		smp := byID[take.ID]
 		smp.usage = smp.s.stats.Usage
 		r.reclaim(smp, take.Bytes, ReasonNodePressure)
 	}
+}
+
+// nodePressureShare is the share of time (percent) since the last tick in
+// which some task on the node stalled on memory (/proc/pressure/memory);
+// 0 when not read (no threshold, no reader, or a kernel without PSI).
+func (r *Reconciler) nodePressureShare(now time.Time, np config.NodePressure) float64 {
+	if np.PressureThreshold == 0 || r.nodePSI == nil {
+		return 0
+	}
+	p, err := r.nodePSI()
+	if err != nil {
+		if !r.nodePSILogged {
+			r.nodePSILogged = true
+			r.log.Warnf("reconciler: node memory pressure not read, node-pressure reclaim starts on MemAvailable alone: %v", err)
+		}
+		return 0
+	}
+	prev, at := r.nodePSIPrev, r.nodePSIAt
+	r.nodePSIPrev, r.nodePSIAt = p, now
+	if dt := now.Sub(at).Seconds(); !at.IsZero() && dt > 0 {
+		return float64(delta(p.SomeTotal, prev.SomeTotal)) / 1e4 / dt
+	}
+	return p.SomeAvg10
 }

@@ -1,0 +1,235 @@
+package reconcile
+
+import (
+	"math"
+	"time"
+
+	"nri-memqos/pkg/config"
+)
+
+// Priority-aware reclaim, the pure part. Containers of classes with
+// reclaim.protectFromLowerPriority report a TierSignal each tick; TierStep
+// turns them into one action for the node; the containers of lower
+// priority (the victims) then move with ThrottleDown, GiveBack and
+// StallLift. The reconciler (tiers.go) reads the signals and writes.
+
+// TierSignal is what one protected container showed on a tick.
+type TierSignal struct {
+	Priority int
+	// Some is the share of the tick (percent) in which a task of the
+	// container stalled on memory (memory.pressure "some" total delta).
+	Some float64
+	// Refaults are workingset refaults (file and anonymous) per second.
+	Refaults float64
+	// PressureThreshold and RefaultThreshold are the class's (0: not a
+	// signal).
+	PressureThreshold, RefaultThreshold float64
+	// AtOwnLimit: usage within 5% of the container's own memory.high or
+	// memory.max. Its pressure is then its own business, not the node's.
+	AtOwnLimit bool
+}
+
+// Pressured tells whether the container asks the lower tiers to pay.
+func (s TierSignal) Pressured() bool {
+	if s.AtOwnLimit {
+		return false
+	}
+	return (s.PressureThreshold > 0 && s.Some >= s.PressureThreshold) ||
+		(s.RefaultThreshold > 0 && s.Refaults >= s.RefaultThreshold)
+}
+
+// Calm tells whether the container's signals are below half their
+// thresholds (between half and the threshold it is neither pressured nor
+// calm: nothing moves, so the tiers never flap).
+func (s TierSignal) Calm() bool {
+	if s.AtOwnLimit {
+		return true
+	}
+	return (s.PressureThreshold == 0 || s.Some < s.PressureThreshold/2) &&
+		(s.RefaultThreshold == 0 || s.Refaults < s.RefaultThreshold/2)
+}
+
+// TierAction is what the tiers do on a tick.
+type TierAction int
+
+// Tier actions.
+const (
+	TierNone TierAction = iota
+	// TierReclaim: reclaim from the victims (pressure this tick).
+	TierReclaim
+	// TierThrottle: reclaim, and lower the victims' memory.high one step.
+	TierThrottle
+	// TierGiveBack: raise the throttled containers' memory.high one step.
+	TierGiveBack
+)
+
+func (a TierAction) String() string {
+	return [...]string{"none", "reclaim", "throttle", "give back"}[a]
+}
+
+// TierState is the node's priority-aware reclaim state.
+type TierState struct {
+	// Below: containers of a priority below it are the victims; set while
+	// pressure lasts or throttles are held, to the highest priority that
+	// was pressured.
+	Below int
+	// Active from the first pressured tick until every throttle is given
+	// back.
+	Active bool
+	// PressureSince and CalmSince start the clocks of the next throttle
+	// or give-back step; LastStep is when the last one was taken.
+	PressureSince, CalmSince, LastStep time.Time
+}
+
+// TierStep advances the tiers by one tick. throttled tells whether any
+// container's memory.high is held down.
+//
+// A tick on which a protected container is pressured reclaims from the
+// victims; once pressure has lasted ThrottleAfter, it also lowers their
+// memory.high one step, and again every ThrottleAfter while it lasts. A
+// tick on which every protected container is calm starts the calm clock;
+// each CalmFor of calm gives one step back. Anything in between stops the
+// calm clock and moves nothing.
+func TierStep(st TierState, sigs []TierSignal, throttled bool, now time.Time, cfg config.Tiers) (TierState, TierAction) {
+	pressured, calm, top := false, true, math.MinInt
+	for _, s := range sigs {
+		if s.Pressured() {
+			pressured = true
+			top = max(top, s.Priority)
+		}
+		calm = calm && s.Calm()
+	}
+	switch {
+	case pressured:
+		if !st.Active {
+			st = TierState{Active: true, Below: top}
+		}
+		st.Below = max(st.Below, top)
+		st.CalmSince = time.Time{}
+		if st.PressureSince.IsZero() {
+			st.PressureSince = now
+		}
+		if now.Sub(st.PressureSince) >= cfg.ThrottleAfter.Duration && now.Sub(st.LastStep) >= cfg.ThrottleAfter.Duration {
+			st.LastStep = now
+			return st, TierThrottle
+		}
+		return st, TierReclaim
+	case calm:
+		if !throttled {
+			return TierState{}, TierNone
+		}
+		st.PressureSince = time.Time{}
+		if st.CalmSince.IsZero() {
+			st.CalmSince = now
+		}
+		if now.Sub(st.CalmSince) >= cfg.CalmFor.Duration && now.Sub(st.LastStep) >= cfg.CalmFor.Duration {
+			st.LastStep = now
+			return st, TierGiveBack
+		}
+	default:
+		st.CalmSince = time.Time{}
+	}
+	return st, TierNone
+}
+
+// Throttle is the memory.high the tiers hold on one victim.
+type Throttle struct {
+	// High is the memory.high in force; 0 when the tiers hold none.
+	High int64
+	// From is the usage when the throttle began: the top of its step
+	// scale; a give-back reaching it releases the throttle.
+	From int64
+	// StallSince starts the clock of a stall lift; HeldUntil is when a
+	// lifted victim may be lowered again.
+	StallSince, HeldUntil time.Time
+}
+
+// Bounds are a victim's limits for a throttle.
+type Bounds struct {
+	// Floor is what memory.high never goes below: the largest of the
+	// container's request, its protection and its anonymous memory plus
+	// the headroom (page-aligned).
+	Floor int64
+	// Ceiling is the memory.high the policy gives it (else its limit,
+	// else unbounded): a throttle at or above it is released.
+	Ceiling int64
+}
+
+// VictimBounds computes a victim's bounds. policyHigh and limit are 0 when
+// unset.
+func VictimBounds(request, protected, anon, headroom, policyHigh, limit, page int64) Bounds {
+	floor := alignUp(max(request, protected, anon+headroom), page)
+	ceil := int64(math.MaxInt64)
+	switch {
+	case policyHigh > 0:
+		ceil = policyHigh
+	case limit > 0:
+		ceil = limit
+	}
+	return Bounds{Floor: floor, Ceiling: ceil}
+}
+
+// stepBytes is one step of a throttle: step × (From − Floor), at least a page.
+func stepBytes(th Throttle, b Bounds, step float64, page int64) int64 {
+	return max(alignUp(int64(step*float64(th.From-b.Floor)), page), page)
+}
+
+// ThrottleDown lowers a victim's memory.high one step, never below its
+// floor. An unthrottled victim starts from its usage (capped at its
+// ceiling). It reports false when nothing moved (at the floor already, or
+// held after a stall lift).
+func ThrottleDown(th Throttle, usage int64, b Bounds, now time.Time, step float64, page int64) (Throttle, bool) {
+	if now.Before(th.HeldUntil) {
+		return th, false
+	}
+	if th.High == 0 {
+		from := min(alignUp(usage, page), b.Ceiling)
+		if from <= b.Floor {
+			return th, false
+		}
+		th = Throttle{High: from, From: from}
+	}
+	if th.High <= b.Floor {
+		return th, false
+	}
+	th.High = max(th.High-stepBytes(th, b, step, page), b.Floor)
+	return th, true
+}
+
+// GiveBack raises a throttled victim's memory.high one step; at From or the
+// ceiling the throttle is released (High 0: the policy's value again).
+func GiveBack(th Throttle, b Bounds, step float64, page int64) Throttle {
+	if th.High == 0 {
+		return th
+	}
+	th.High += stepBytes(th, b, step, page)
+	if th.High >= th.From || th.High >= b.Ceiling {
+		return Throttle{}
+	}
+	return th
+}
+
+// StallLift lifts a throttled victim that stalls at its memory.high (usage
+// within 5% of it and memory.pressure "full" above the guard's
+// StallPressure for StallFor) one step, and holds it there for the guard's
+// ReleaseFor: a container the tiers throttle must still make progress. It
+// reports whether it lifted.
+func StallLift(th Throttle, usage int64, fullAvg10 float64, b Bounds, now time.Time, guard config.Guard, step float64, page int64) (Throttle, bool) {
+	if th.High == 0 {
+		return th, false
+	}
+	if float64(usage) < 0.95*float64(th.High) || fullAvg10 <= guard.StallPressure {
+		th.StallSince = time.Time{}
+		return th, false
+	}
+	if th.StallSince.IsZero() {
+		th.StallSince = now
+	}
+	if now.Sub(th.StallSince) < guard.StallFor.Duration {
+		return th, false
+	}
+	held := now.Add(guard.ReleaseFor.Duration)
+	th = GiveBack(th, b, step, page)
+	th.StallSince, th.HeldUntil = time.Time{}, held
+	return th, true
+}
