@@ -205,7 +205,8 @@ func decided(d *policy.Decision, err error) Decided {
 	out.Limit, out.SetLimit = d.Limit, d.SetLimit
 	out.Overridden = append(out.Overridden, d.Overridden...)
 	if r := d.Reclaim; r != nil {
-		out.Reclaim = &Reclaim{HighWatermark: r.HighWatermark, LowWatermark: r.LowWatermark, Priority: r.Priority, Proactive: r.Proactive}
+		out.Reclaim = &Reclaim{HighWatermark: r.HighWatermark, LowWatermark: r.LowWatermark, Priority: r.Priority, Proactive: r.Proactive,
+			ProtectFromLowerPriority: r.ProtectFromLowerPriority, PressureThreshold: r.PressureThreshold, RefaultThreshold: r.RefaultThreshold}
 	}
 	out.Warnings = append(out.Warnings, d.Warnings...)
 	return out

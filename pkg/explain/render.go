@@ -248,6 +248,16 @@ func reclaimText(r *Reclaim) string {
 	if r.Proactive {
 		parts = append(parts, "proactive")
 	}
+	if r.ProtectFromLowerPriority {
+		var on []string
+		if r.PressureThreshold > 0 {
+			on = append(on, fmt.Sprintf("pressure %v%%", r.PressureThreshold))
+		}
+		if r.RefaultThreshold > 0 {
+			on = append(on, fmt.Sprintf("%v refaults/s", r.RefaultThreshold))
+		}
+		parts = append(parts, "lower priorities pay at "+strings.Join(on, " or "))
+	}
 	return strings.Join(parts, ", ")
 }
 

@@ -99,6 +99,10 @@ type Reclaim struct {
 	LowWatermark  float64 `json:"lowWatermark"`
 	Priority      int     `json:"priority"`
 	Proactive     bool    `json:"proactive"`
+	// ProtectFromLowerPriority with its thresholds: priority-aware reclaim.
+	ProtectFromLowerPriority bool    `json:"protectFromLowerPriority"`
+	PressureThreshold        float64 `json:"pressureThreshold"`
+	RefaultThreshold         float64 `json:"refaultThreshold"`
 }
 
 // V2Result is the decision on cgroup v2.

@@ -29,7 +29,7 @@ type family struct {
 	samples func(c *Container, st *reconcile.Stats, emit func(extra string, v float64))
 }
 
-var reasons = []reconcile.Reason{reconcile.ReasonWatermark, reconcile.ReasonNodePressure, reconcile.ReasonProactive}
+var reasons = []reconcile.Reason{reconcile.ReasonWatermark, reconcile.ReasonNodePressure, reconcile.ReasonProactive, reconcile.ReasonPriority}
 
 // families are the per-container families, in the order served.
 var families = []family{
@@ -37,7 +37,7 @@ var families = []family{
 		samples: func(c *Container, _ *reconcile.Stats, emit func(string, float64)) { emit("", float64(c.Min)) }},
 	{name: "container_memory_low_bytes", typ: "gauge", help: "memory.low promised to the container.",
 		samples: func(c *Container, _ *reconcile.Stats, emit func(string, float64)) { emit("", float64(c.Low)) }},
-	{name: "container_memory_high_bytes", typ: "gauge", help: "memory.high in force (the guard may hold it above the policy's value).",
+	{name: "container_memory_high_bytes", typ: "gauge", help: "memory.high in force (the guard may hold it above the policy's value, priority-aware reclaim below it).",
 		samples: func(c *Container, st *reconcile.Stats, emit func(string, float64)) {
 			high := c.High
 			if st != nil && st.High > 0 {
@@ -59,6 +59,8 @@ var families = []family{
 		samples: withStats(func(st *reconcile.Stats, emit func(string, float64)) { emit("", float64(st.GuardRaises)) })},
 	{name: "container_guard_restores_total", typ: "counter", help: "Times the guard stepped memory.high back.",
 		samples: withStats(func(st *reconcile.Stats, emit func(string, float64)) { emit("", float64(st.GuardRestores)) })},
+	{name: "container_tier_throttles_total", typ: "counter", help: "Steps priority-aware reclaim lowered the container's memory.high by, for a container of higher priority under pressure.",
+		samples: withStats(func(st *reconcile.Stats, emit func(string, float64)) { emit("", float64(st.TierThrottles)) })},
 	{name: "container_oom_kills_total", typ: "counter", help: "OOM kills in the container since the plugin saw it.",
 		samples: withStats(func(st *reconcile.Stats, emit func(string, float64)) { emit("", float64(st.Events.OOMKill)) })},
 	{name: "container_throttle_events_total", typ: "counter", extra: "event",
