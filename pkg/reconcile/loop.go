@@ -87,10 +87,14 @@ type state struct {
 	reclaimLogged bool
 	// target is the container as the last tick saw it.
 	target Target
-	// tier is the last reading for priority-aware reclaim; throttle the
-	// memory.high it holds (High 0: none).
-	tier     tierReading
-	throttle Throttle
+	// signalBase and rates are a protected container's last signal
+	// reading and the rates since the one before; victim is the last
+	// reading of a lower-priority container; throttle the memory.high
+	// priority-aware reclaim holds (High 0: none).
+	signalBase tierReading
+	rates      tierRates
+	victim     cgroupfs.Signals
+	throttle   Throttle
 }
 
 // Reconciler runs the loop. Create it with New; Run until the context ends.

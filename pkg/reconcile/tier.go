@@ -70,26 +70,27 @@ func (a TierAction) String() string {
 // TierState is the node's priority-aware reclaim state.
 type TierState struct {
 	// Below: containers of a priority below it are the victims; set while
-	// pressure lasts or throttles are held, to the highest priority that
-	// was pressured.
+	// the episode lasts, to the highest priority that was pressured.
 	Below int
-	// Active from the first pressured tick until every throttle is given
-	// back.
+	// Active from the first pressured tick until the protected containers
+	// have been calm for CalmFor with every throttle given back.
 	Active bool
-	// PressureSince and CalmSince start the clocks of the next throttle
-	// or give-back step; LastStep is when the last one was taken.
+	// PressureSince is the episode's first pressured tick; CalmSince
+	// starts the clock of the next give-back (or of the end); LastStep is
+	// when the last throttle or give-back step was taken.
 	PressureSince, CalmSince, LastStep time.Time
 }
 
 // TierStep advances the tiers by one tick. throttled tells whether any
 // container's memory.high is held down.
 //
-// A tick on which a protected container is pressured reclaims from the
-// victims; once pressure has lasted ThrottleAfter, it also lowers their
-// memory.high one step, and again every ThrottleAfter while it lasts. A
-// tick on which every protected container is calm starts the calm clock;
-// each CalmFor of calm gives one step back. Anything in between stops the
-// calm clock and moves nothing.
+// An episode starts at the first tick on which a protected container is
+// pressured. Each pressured tick reclaims from the victims; once the
+// episode has lasted ThrottleAfter, a pressured tick also lowers their
+// memory.high one step, at most one step every ThrottleAfter. A short calm
+// does not end the episode: only CalmFor of calm does, one give-back step
+// per CalmFor while anything is throttled, then the end. A tick that is
+// neither pressured nor calm stops the calm clock and moves nothing.
 func TierStep(st TierState, sigs []TierSignal, throttled bool, now time.Time, cfg config.Tiers) (TierState, TierAction) {
 	pressured, calm, top := false, true, math.MinInt
 	for _, s := range sigs {
@@ -102,30 +103,29 @@ func TierStep(st TierState, sigs []TierSignal, throttled bool, now time.Time, cf
 	switch {
 	case pressured:
 		if !st.Active {
-			st = TierState{Active: true, Below: top}
+			st = TierState{Active: true, Below: top, PressureSince: now}
 		}
 		st.Below = max(st.Below, top)
 		st.CalmSince = time.Time{}
-		if st.PressureSince.IsZero() {
-			st.PressureSince = now
-		}
 		if now.Sub(st.PressureSince) >= cfg.ThrottleAfter.Duration && now.Sub(st.LastStep) >= cfg.ThrottleAfter.Duration {
 			st.LastStep = now
 			return st, TierThrottle
 		}
 		return st, TierReclaim
-	case calm:
-		if !throttled {
-			return TierState{}, TierNone
-		}
-		st.PressureSince = time.Time{}
+	case calm && st.Active:
 		if st.CalmSince.IsZero() {
 			st.CalmSince = now
 		}
-		if now.Sub(st.CalmSince) >= cfg.CalmFor.Duration && now.Sub(st.LastStep) >= cfg.CalmFor.Duration {
-			st.LastStep = now
-			return st, TierGiveBack
+		if now.Sub(st.CalmSince) < cfg.CalmFor.Duration || now.Sub(st.LastStep) < cfg.CalmFor.Duration {
+			return st, TierNone
 		}
+		if !throttled {
+			return TierState{}, TierNone
+		}
+		st.LastStep = now
+		return st, TierGiveBack
+	case calm:
+		return TierState{}, TierNone
 	default:
 		st.CalmSince = time.Time{}
 	}

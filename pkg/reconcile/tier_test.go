@@ -59,9 +59,9 @@ func TestTierStepSequence(t *testing.T) {
 	}{
 		{at: 0, sigs: ls(0), want: TierNone},
 		{at: 1, sigs: ls(10), want: TierReclaim, active: true, below: 100},
-		{at: 2, sigs: ls(10), want: TierReclaim, active: true, below: 100},
+		{at: 2, sigs: ls(0), want: TierNone, active: true, below: 100}, // a short calm does not end the episode
 		{at: 3, sigs: ls(10), want: TierReclaim, active: true, below: 100},
-		{at: 4, sigs: ls(10), want: TierThrottle, active: true, below: 100}, // 3s of pressure
+		{at: 4, sigs: ls(10), want: TierThrottle, active: true, below: 100}, // 3s into the episode
 		{at: 5, sigs: ls(10), throttled: true, want: TierReclaim, active: true, below: 100},
 		{at: 6, sigs: ls(3), throttled: true, want: TierNone, active: true, below: 100}, // between: nothing moves
 		{at: 7, sigs: ls(10), throttled: true, want: TierThrottle, active: true, below: 100},
@@ -76,8 +76,12 @@ func TestTierStepSequence(t *testing.T) {
 		{at: 31, sigs: ls(0), throttled: true, want: TierNone, active: true, below: 200},
 		{at: 40, sigs: ls(0), throttled: true, want: TierNone, active: true, below: 200},
 		{at: 41, sigs: ls(0), throttled: true, want: TierGiveBack, active: true, below: 200},
-		{at: 42, sigs: ls(0), throttled: false, want: TierNone}, // all given back: over
-		{at: 43, sigs: ls(10), want: TierReclaim, active: true, below: 100},
+		{at: 42, sigs: ls(0), throttled: false, want: TierNone, active: true, below: 200}, // all given back
+		{at: 50, sigs: ls(0), throttled: false, want: TierNone, active: true, below: 200},
+		{at: 51, sigs: ls(0), throttled: false, want: TierNone}, // calmFor after the last step: over
+		{at: 52, sigs: ls(10), want: TierReclaim, active: true, below: 100},
+		{at: 53, sigs: ls(0), want: TierNone, active: true, below: 100},
+		{at: 63, sigs: ls(0), want: TierNone}, // nothing throttled: over after calmFor
 	}
 	var st TierState
 	for _, s := range steps {
@@ -99,9 +103,9 @@ func TestTierStepNoSignals(t *testing.T) {
 func TestVictimBounds(t *testing.T) {
 	const headroom = 32 * mi
 	tests := []struct {
-		name                                          string
+		name                                        string
 		request, protected, anon, policyHigh, limit int64
-		want                                          Bounds
+		want                                        Bounds
 	}{
 		{name: "anon plus headroom wins", request: 128 * mi, anon: 100 * mi, policyHigh: beHigh, limit: beLimit,
 			want: Bounds{Floor: 132 * mi, Ceiling: beHigh}},
@@ -202,8 +206,8 @@ func TestStallLift(t *testing.T) {
 		{at: 4, usage: 299 * mi, full: 60, high: 300 * mi},
 		{at: 5, usage: 299 * mi, full: 60, lifted: true, high: 300*mi + step},
 		{at: 6, usage: 300*mi + step, full: 60, high: 300*mi + step}, // a new stall clock
-		{at: 7, usage: 100 * mi, full: 60, high: 300*mi + step},       // far below memory.high: not its stall
-		{at: 8, usage: 300*mi + step, full: 30, high: 300*mi + step},  // below stallPressure
+		{at: 7, usage: 100 * mi, full: 60, high: 300*mi + step},      // far below memory.high: not its stall
+		{at: 8, usage: 300*mi + step, full: 30, high: 300*mi + step}, // below stallPressure
 	}
 	for _, s := range steps {
 		var lifted bool

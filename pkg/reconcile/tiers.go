@@ -14,10 +14,19 @@ import (
 // protected one felt pressure.
 const ReasonPriority Reason = "priority"
 
+// signalWindow is the shortest span a protected container's rates are
+// taken over: at short intervals one tick's stall share is mostly noise.
+const signalWindow = time.Second
+
 // tierReading is what one tick read of a container for the tiers.
 type tierReading struct {
 	sig cgroupfs.Signals
 	at  time.Time
+}
+
+// tierRates are a protected container's signals over its last window.
+type tierRates struct {
+	some, refaults float64
 }
 
 // tiers runs priority-aware reclaim for one tick (cgroup v2).
@@ -87,7 +96,7 @@ func (r *Reconciler) tiers(now time.Time, samples []sample, rc config.Reconciler
 			r.note(smp.t, "read memory signals", err)
 			continue
 		}
-		smp.s.tier = tierReading{sig: sg, at: now}
+		smp.s.victim = sg
 		b := r.bounds(smp, tc)
 		if smp.s.throttle.High > 0 && sg.HasPSI {
 			if th, lifted := StallLift(smp.s.throttle, smp.usage, sg.PSI.FullAvg10, b, now, rc.Guard, tc.Step, r.page); lifted {
@@ -132,14 +141,10 @@ func (r *Reconciler) tiers(now time.Time, samples []sample, rc config.Reconciler
 	}
 }
 
-// tierSignal reads one protected container's signals and turns them into
-// rates over the time since its last reading.
+// tierSignal turns one protected container's signals into rates over at
+// least signalWindow: it reads them once a window, and in between gives the
+// last window's rates.
 func (r *Reconciler) tierSignal(now time.Time, smp sample, rcl *config.Reclaim) (TierSignal, bool) {
-	sg, err := r.cg.ReadSignals(smp.t.Rel)
-	if err != nil {
-		r.note(smp.t, "read memory signals", err)
-		return TierSignal{}, false
-	}
 	d := smp.t.Decision
 	high := int64(0)
 	if d.High != nil {
@@ -149,17 +154,26 @@ func (r *Reconciler) tierSignal(now time.Time, smp sample, rcl *config.Reclaim) 
 	if c := ceiling(high, d.Limit); c > 0 && float64(smp.usage) >= 0.95*float64(c) {
 		sig.AtOwnLimit = true
 	}
-	prev := smp.s.tier
-	if dt := now.Sub(prev.at).Seconds(); !prev.at.IsZero() && dt > 0 {
-		if sg.HasPSI && prev.sig.HasPSI {
-			sig.Some = float64(delta(sg.PSI.SomeTotal, prev.sig.PSI.SomeTotal)) / 1e4 / dt
+	base := smp.s.signalBase
+	if base.at.IsZero() || now.Sub(base.at) >= signalWindow {
+		sg, err := r.cg.ReadSignals(smp.t.Rel)
+		if err != nil {
+			r.note(smp.t, "read memory signals", err)
+			return TierSignal{}, false
 		}
-		sig.Refaults = float64(delta(sg.RefaultFile+sg.RefaultAnon, prev.sig.RefaultFile+prev.sig.RefaultAnon)) / dt
-	} else if sg.HasPSI {
-		sig.Some = sg.PSI.SomeAvg10 // first reading: the kernel's average
+		var rates tierRates
+		if dt := now.Sub(base.at).Seconds(); !base.at.IsZero() && dt > 0 {
+			if sg.HasPSI && base.sig.HasPSI {
+				rates.some = float64(delta(sg.PSI.SomeTotal, base.sig.PSI.SomeTotal)) / 1e4 / dt
+			}
+			rates.refaults = float64(delta(sg.RefaultFile+sg.RefaultAnon, base.sig.RefaultFile+base.sig.RefaultAnon)) / dt
+		} else if sg.HasPSI {
+			rates.some = sg.PSI.SomeAvg10 // first reading: the kernel's average
+		}
+		smp.s.signalBase, smp.s.rates = tierReading{sig: sg, at: now}, rates
+		smp.s.stats.Pressure, smp.s.stats.Refaults = rates.some, rates.refaults
 	}
-	smp.s.tier = tierReading{sig: sg, at: now}
-	smp.s.stats.Pressure, smp.s.stats.Refaults = sig.Some, sig.Refaults
+	sig.Some, sig.Refaults = smp.s.rates.some, smp.s.rates.refaults
 	return sig, true
 }
 
@@ -170,7 +184,7 @@ func (r *Reconciler) bounds(smp sample, tc config.Tiers) Bounds {
 	if d.High != nil {
 		high = *d.High
 	}
-	return VictimBounds(d.Request, smp.protect, int64(smp.s.tier.sig.Anon), tc.Headroom.Bytes(), high, d.Limit, r.page)
+	return VictimBounds(d.Request, smp.protect, int64(smp.s.victim.Anon), tc.Headroom.Bytes(), high, d.Limit, r.page)
 }
 
 // tierReclaim reclaims from the victims, lowest priority and furthest
@@ -189,7 +203,7 @@ func (r *Reconciler) tierReclaim(victims []sample, tc config.Tiers) {
 		}
 		// Only file pages count: without swap nothing else goes, and
 		// with swap the tiers do not push anyone into it.
-		cur := min(smp.usage, smp.protect+int64(smp.s.tier.sig.File))
+		cur := min(smp.usage, smp.protect+int64(smp.s.victim.File))
 		cands = append(cands, Candidate{ID: smp.t.ID, Priority: prio, Current: cur, Request: smp.t.Decision.Request, Protected: smp.protect})
 		byID[smp.t.ID] = smp
 	}

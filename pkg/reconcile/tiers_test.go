@@ -141,7 +141,13 @@ func TestTiersOrder(t *testing.T) {
 	if f.highs() != policy {
 		t.Fatalf("after calmFor: %s; want the policy's %s", f.highs(), policy)
 	}
-	f.tick(22, 0, 0)
+	for s := 22; s <= 30; s++ {
+		f.tick(s, 0, 0)
+	}
+	if got := f.logsAt("info", "priority-aware reclaim: protected containers calm"); len(got) != 0 {
+		t.Fatalf("%d over logs before calmFor after the last step; want 0", len(got))
+	}
+	f.tick(31, 0, 0)
 	if got := f.logsAt("info", "priority-aware reclaim: protected containers calm"); len(got) != 1 {
 		t.Fatalf("%d over logs; want 1", len(got))
 	}
@@ -315,5 +321,29 @@ func TestNodePressureByPSI(t *testing.T) {
 	h.r.Tick(at(2 * time.Second))
 	if len(h.k.calls) != 0 {
 		t.Fatalf("reclaims %v after the pressure fell; want none", h.k.calls)
+	}
+}
+
+// TestTierSignalWindow: at a 200ms interval a protected container's rates
+// are taken over a second, not over one tick.
+func TestTierSignalWindow(t *testing.T) {
+	cfg := config.Default()
+	cfg.Reconciler.Interval.Duration = 200 * time.Millisecond
+	f := newTierFixture(t, cfg)
+	var got []float64
+	for i := 0; i <= 10; i++ {
+		// Stalled for the first 200ms of each second only.
+		if i%5 == 1 {
+			f.lsSome += 200_000
+		}
+		ls := f.ls
+		ls.someTotal = f.lsSome
+		f.setFiles("ls", ls)
+		f.r.Tick(at(time.Duration(i) * 200 * time.Millisecond))
+		got = append(got, f.stats("ls").Pressure)
+	}
+	// Read at 0s, 1s and 2s: 20% of each second, never 100% of a tick.
+	if want := []float64{0, 0, 0, 0, 0, 20, 20, 20, 20, 20, 20}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("pressure by tick %v; want %v", got, want)
 	}
 }

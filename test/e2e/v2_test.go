@@ -29,11 +29,12 @@ const (
 
 // TestCgroupV2VM boots Debian's cloud kernel (cgroup v2) under qemu with the
 // runtime binaries, the plugin, its image and this test binary in an
-// initramfs, and runs the guest tests there: the reconciler, the demo and
-// the ancestor repair on cgroup v2 files. (The class, restart, resize and
-// DaemonSet scenarios run in that VM under a real kubelet: TestKubeNodeVM.)
+// initramfs, and runs the guest tests there: the reconciler, priority-aware
+// reclaim, the demo and the ancestor repair on cgroup v2 files. (The class,
+// restart, resize and DaemonSet scenarios run in that VM under a real
+// kubelet: TestKubeNodeVM.)
 func TestCgroupV2VM(t *testing.T) {
-	guests := []string{"TestReconcilerV2", "TestDemoGuest", "TestAncestorRepairV2"}
+	guests := []string{"TestReconcilerV2", "TestTiersV2", "TestDemoGuest", "TestAncestorRepairV2"}
 	if only := os.Getenv(envVMTests); only != "" {
 		guests = strings.Split(only, ",")
 	}
