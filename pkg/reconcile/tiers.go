@@ -10,7 +10,7 @@ import (
 	"nri-memqos/pkg/config"
 )
 
-// ReasonPriority: reclaimed from a lower-priority container because a
+// ReasonPriority is reclaim from a lower-priority container because a
 // protected one felt pressure.
 const ReasonPriority Reason = "priority"
 
