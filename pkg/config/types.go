@@ -179,7 +179,7 @@ type NodePressure struct {
 	MaxReclaimPerTick Quantity `json:"maxReclaimPerTick"`
 	// PressureThreshold: reclaim also starts when some task on the node
 	// stalled on memory (/proc/pressure/memory "some") for this share of
-	// the last tick, in percent, which page cache does not hide as it
+	// the time over the last second, in percent, which page cache does not hide as it
 	// hides a shortage from MemAvailable; it stops below half of it. A
 	// reclaim the pressure alone starts takes only what containers use
 	// above their requests. Default 20; 0 turns the signal off.
@@ -266,7 +266,8 @@ type Reclaim struct {
 	// threshold.
 	ProtectFromLowerPriority bool `json:"protectFromLowerPriority,omitempty"`
 	// PressureThreshold is the memory.pressure "some" share (percent of
-	// time over the last tick) that counts as pressure; 0: not a signal.
+	// the time, over the last second) that counts as pressure; 0: not a
+	// signal.
 	PressureThreshold float64 `json:"pressureThreshold,omitempty"`
 	// RefaultThreshold is the workingset refaults (pages of file and
 	// anonymous memory evicted and read back) per second that count as

@@ -59,9 +59,9 @@ type Stats struct {
 	// TierThrottles counts the steps priority-aware reclaim lowered the
 	// container's memory.high by.
 	TierThrottles uint64
-	// Pressure (memory.pressure "some", percent of the last tick) and
-	// Refaults (per second) of a container that asks for priority-aware
-	// reclaim, at its last reading.
+	// Pressure (memory.pressure "some", percent of the time) and Refaults
+	// (per second) of a container that asks for priority-aware reclaim,
+	// over its last window of at least a second.
 	Pressure, Refaults float64
 	// Events are counted since the reconciler first saw the container. With
 	// more than eventsPerTick containers they are read every few ticks (see
@@ -136,10 +136,12 @@ type Reconciler struct {
 	tierSigs  []TierSignal
 	victims   []sample
 	// nodePSI reads /proc/pressure/memory (nil: not read); nodePSIPrev
-	// is its last reading, at nodePSIAt.
+	// is its last reading, at nodePSIAt, and nodePSIShare the share of
+	// the window that ended there.
 	nodePSI       func() (cgroupfs.PSI, error)
 	nodePSIPrev   cgroupfs.PSI
 	nodePSIAt     time.Time
+	nodePSIShare  float64
 	nodePSILogged bool
 }
 

@@ -126,7 +126,7 @@ func plan(need, maxTotal int64, cands []Candidate, passes int) []Take {
 
 // NodeShort tells whether node-pressure reclaim should run. It starts when
 // MemAvailable falls below LowFraction of MemTotal, or when the node's
-// memory pressure (some, percent of the last tick) reaches
+// memory pressure (some, percent of the last second) reaches
 // PressureThreshold: page cache counts as available, so a node whose
 // memory is all cache never runs short by MemAvailable while its
 // workloads thrash. Once started (active) it goes on until MemAvailable

@@ -148,12 +148,17 @@ func (r *Reconciler) nodePressure(now time.Time, samples []sample, np config.Nod
 	}
 }
 
-// nodePressureShare is the share of time (percent) since the last tick in
-// which some task on the node stalled on memory (/proc/pressure/memory);
-// 0 when not read (no threshold, no reader, or a kernel without PSI).
+// nodePressureShare is the share of time (percent) in which some task on
+// the node stalled on memory (/proc/pressure/memory), over the last window
+// of at least signalWindow (read once a window, the last window's share in
+// between); 0 when not read (no threshold, no reader, or a kernel without
+// PSI).
 func (r *Reconciler) nodePressureShare(now time.Time, np config.NodePressure) float64 {
 	if np.PressureThreshold == 0 || r.nodePSI == nil {
 		return 0
+	}
+	if !r.nodePSIAt.IsZero() && now.Sub(r.nodePSIAt) < signalWindow {
+		return r.nodePSIShare
 	}
 	p, err := r.nodePSI()
 	if err != nil {
@@ -165,8 +170,9 @@ func (r *Reconciler) nodePressureShare(now time.Time, np config.NodePressure) fl
 	}
 	prev, at := r.nodePSIPrev, r.nodePSIAt
 	r.nodePSIPrev, r.nodePSIAt = p, now
+	r.nodePSIShare = p.SomeAvg10 // first reading: the kernel's average
 	if dt := now.Sub(at).Seconds(); !at.IsZero() && dt > 0 {
-		return float64(delta(p.SomeTotal, prev.SomeTotal)) / 1e4 / dt
+		r.nodePSIShare = float64(delta(p.SomeTotal, prev.SomeTotal)) / 1e4 / dt
 	}
-	return p.SomeAvg10
+	return r.nodePSIShare
 }

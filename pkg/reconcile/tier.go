@@ -16,8 +16,9 @@ import (
 // TierSignal is what one protected container showed on a tick.
 type TierSignal struct {
 	Priority int
-	// Some is the share of the tick (percent) in which a task of the
-	// container stalled on memory (memory.pressure "some" total delta).
+	// Some is the share of the time (percent, over the last second or
+	// more) in which a task of the container stalled on memory
+	// (memory.pressure "some" total delta).
 	Some float64
 	// Refaults are workingset refaults (file and anonymous) per second.
 	Refaults float64
