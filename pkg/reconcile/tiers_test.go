@@ -322,6 +322,16 @@ func TestNodePressureByPSI(t *testing.T) {
 	if len(h.k.calls) != 0 {
 		t.Fatalf("reclaims %v after the pressure fell; want none", h.k.calls)
 	}
+	// Within the window the last share holds: a burst is not read yet.
+	h.psi.SomeTotal += 300_000
+	h.r.Tick(at(2500 * time.Millisecond))
+	if len(h.k.calls) != 0 {
+		t.Fatalf("reclaims %v half a second into the window; want none", h.k.calls)
+	}
+	h.r.Tick(at(3 * time.Second)) // 300ms stalled in the second since 2s: 30%
+	if len(h.k.calls) == 0 {
+		t.Fatal("no reclaim after a window with 30% pressure")
+	}
 }
 
 // TestTierSignalWindow: at a 200ms interval a protected container's rates
