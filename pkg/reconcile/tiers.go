@@ -110,7 +110,11 @@ func (r *Reconciler) tiers(now time.Time, samples []sample, rc config.Reconciler
 			victims = append(victims, smp)
 		}
 	}
-	r.victims = victims[:0]
+	defer func() {
+		// Keep the array for the next tick, not the states it points to.
+		clear(victims)
+		r.victims = victims[:0]
+	}()
 	switch act {
 	case TierReclaim, TierThrottle:
 		r.tierReclaim(victims, tc)
