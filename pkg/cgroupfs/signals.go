@@ -85,19 +85,12 @@ func (f *FS) ReadSignals(rel string) (Signals, error) {
 	})
 	switch {
 	case err == nil:
-	case IsGone(err) && f.exists(dir):
+	case IsGone(err) && f.Exists(rel, ""):
 		// No pressure accounting: the cgroup is there, its file is not.
 	default:
 		return Signals{}, fmt.Errorf("failed to read %s: %w", filepath.Join(dir, FilePressure), err)
 	}
 	return s, nil
-}
-
-// exists tells whether dir is there (a missing file in a cgroup that is
-// there is a kernel without it; in one that is gone, the container went).
-func (f *FS) exists(dir string) bool {
-	var st unix.Stat_t
-	return unix.Stat(dir, &st) == nil
 }
 
 // ParsePSI parses the "some" and "full" lines of a pressure file

@@ -130,11 +130,7 @@ func (r *Reconciler) nodePressure(now time.Time, samples []sample, np config.Nod
 	cands := make([]Candidate, 0, len(samples))
 	byID := make(map[string]sample, len(samples))
 	for _, smp := range samples {
-		prio := 0
-		if rc := smp.t.Decision.Reclaim; rc != nil {
-			prio = rc.Priority
-		}
-		cands = append(cands, Candidate{ID: smp.t.ID, Priority: prio, Current: smp.s.stats.Usage, Request: smp.t.Decision.Request, Protected: smp.protect})
+		cands = append(cands, Candidate{ID: smp.t.ID, Priority: priority(smp.t), Current: smp.s.stats.Usage, Request: smp.t.Decision.Request, Protected: smp.protect})
 		byID[smp.t.ID] = smp
 	}
 	planFor := NodePressurePlan
@@ -146,6 +142,15 @@ func (r *Reconciler) nodePressure(now time.Time, samples []sample, np config.Nod
 		smp.usage = smp.s.stats.Usage
 		r.reclaim(smp, take.Bytes, ReasonNodePressure)
 	}
+}
+
+// priority is a container's reclaim priority: its class's, 0 for a class
+// without reclaim settings (reclaimed first, with best-effort).
+func priority(t Target) int {
+	if rc := t.Decision.Reclaim; rc != nil {
+		return rc.Priority
+	}
+	return 0
 }
 
 // nodePressureShare is the share of time (percent) in which some task on

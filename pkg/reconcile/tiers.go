@@ -83,11 +83,7 @@ func (r *Reconciler) tiers(now time.Time, samples []sample, rc config.Reconciler
 	}
 	victims := r.victims[:0]
 	for _, smp := range samples {
-		rcl := smp.t.Decision.Reclaim
-		prio := 0
-		if rcl != nil {
-			prio = rcl.Priority
-		}
+		prio := priority(smp.t)
 		if smp.s.throttle.High == 0 && (prio >= st.Below || smp.s.guard.Raised) {
 			continue // not a victim, or stalled at its own memory.high
 		}
@@ -201,14 +197,10 @@ func (r *Reconciler) tierReclaim(victims []sample, tc config.Tiers) {
 	cands := make([]Candidate, 0, len(victims))
 	byID := make(map[string]sample, len(victims))
 	for _, smp := range victims {
-		prio := 0
-		if rcl := smp.t.Decision.Reclaim; rcl != nil {
-			prio = rcl.Priority
-		}
 		// Only file pages count: without swap nothing else goes, and
 		// with swap the tiers do not push anyone into it.
 		cur := min(smp.usage, smp.protect+int64(smp.s.victim.File))
-		cands = append(cands, Candidate{ID: smp.t.ID, Priority: prio, Current: cur, Request: smp.t.Decision.Request, Protected: smp.protect})
+		cands = append(cands, Candidate{ID: smp.t.ID, Priority: priority(smp.t), Current: cur, Request: smp.t.Decision.Request, Protected: smp.protect})
 		byID[smp.t.ID] = smp
 	}
 	n := tc.MaxReclaimPerTick.Bytes()
