@@ -42,18 +42,10 @@ classes:
 // (inside the VM of TestCgroupV2VM): background reclaim, node-pressure
 // order, and the memory.high guard.
 func TestReconcilerV2(t *testing.T) {
-	e := loadEnv(t)
-	if e.version != 2 {
-		t.Log("memory.reclaim and PSI need cgroup v2: this runs inside the VM of TestCgroupV2VM")
+	r, data := v2DiskGuest(t, "memory.reclaim and PSI need cgroup v2")
+	if r == nil {
 		return
 	}
-	data := os.Getenv(envDataDir)
-	if data == "" {
-		skipOrFail(t, "%s is not set (a directory on a disk filesystem)", envDataDir)
-	}
-	removeKubepodsCgroups()
-	r := newRuntime(t, e)
-	r.importImage()
 	p := r.startPlugin(fmt.Sprintf(reconcilerConfig, false))
 
 	t.Run("background reclaim keeps a reader under its watermark", func(t *testing.T) {
@@ -181,6 +173,26 @@ func TestReconcilerV2(t *testing.T) {
 		}
 		r.removePod(id)
 	})
+}
+
+// v2DiskGuest prepares a guest test of the cgroup v2 VM that works on the
+// VM's disk: a runtime with the test image, and the data directory. On
+// cgroup v1 (the host) it logs why and returns nil.
+func v2DiskGuest(t *testing.T, why string) (*runtime, string) {
+	t.Helper()
+	e := loadEnv(t)
+	if e.version != 2 {
+		t.Logf("%s: this runs inside the VM of TestCgroupV2VM", why)
+		return nil, ""
+	}
+	data := os.Getenv(envDataDir)
+	if data == "" {
+		skipOrFail(t, "%s is not set (a directory on a disk filesystem)", envDataDir)
+	}
+	removeKubepodsCgroups()
+	r := newRuntime(t, e)
+	r.importImage()
+	return r, data
 }
 
 // writeFile writes size bytes to path (on the data disk) and syncs it.

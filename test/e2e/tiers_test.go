@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -43,18 +42,10 @@ classes:
 // reader stops, the best-effort container's memory.high is back at the
 // policy's value.
 func TestTiersV2(t *testing.T) {
-	e := loadEnv(t)
-	if e.version != 2 {
-		t.Log("priority-aware reclaim needs cgroup v2: this runs inside the VM of TestCgroupV2VM")
+	r, data := v2DiskGuest(t, "priority-aware reclaim needs cgroup v2")
+	if r == nil {
 		return
 	}
-	data := os.Getenv(envDataDir)
-	if data == "" {
-		skipOrFail(t, "%s is not set (a directory on a disk filesystem)", envDataDir)
-	}
-	removeKubepodsCgroups()
-	r := newRuntime(t, e)
-	r.importImage()
 	p := r.startPlugin(tiersConfig)
 
 	writeFile(t, filepath.Join(data, "hot"), 240*mi)
@@ -76,11 +67,11 @@ func TestTiersV2(t *testing.T) {
 	wait.For(t, 60*time.Second, "the latency-sensitive pod to cache its file", func() bool {
 		return memStat(t, lsDir, "file") >= 200*mi
 	})
-	lsFiles := readFiles(t, lsDir, v2Files)
+	lsFiles := fmt.Sprint(optSnapshot(lsDir, v2Files))
 
 	// The best-effort pod holds anonymous memory that leaves about 80 MiB
 	// free, and streams a file ten times that.
-	hold := memFree(t) - 80*mi
+	hold := cgtest.Meminfo(t, "MemFree") - 80*mi
 	be := pod{name: "be-stream", uid: "00000000-0000-0000-0000-000000000402", qos: "besteffort",
 		labels: map[string]string{"memqos.nri.io/class": "best-effort"}}
 	beID := r.runPod(be)
@@ -96,7 +87,7 @@ func TestTiersV2(t *testing.T) {
 			refaults, stall := memStat(t, lsDir, "workingset_refault_file"), readStall(t, lsDir).stall
 			t.Logf("latency-sensitive: %d refaults, stalled %v in %v; file %d MiB; best-effort %d MiB; MemFree %d MiB",
 				refaults-lastRefaults, stall-lastStall, time.Since(lastLog).Round(time.Millisecond),
-				memStat(t, lsDir, "file")>>20, cgtest.ReadInt(t, beDir, "memory.current")>>20, memFree(t)>>20)
+				memStat(t, lsDir, "file")>>20, cgtest.ReadInt(t, beDir, "memory.current")>>20, cgtest.Meminfo(t, "MemFree")>>20)
 			lastLog, lastRefaults, lastStall = time.Now(), refaults, stall
 		}
 		return p.log.HasLine("memory.high throttled for a higher priority", "pod=be-stream")
@@ -120,7 +111,7 @@ func TestTiersV2(t *testing.T) {
 	if p.log.HasLine("reason=", "pod=ls-hot") || p.log.HasLine("memory.high", "pod=ls-hot") {
 		t.Errorf("the plugin reclaimed from or throttled the latency-sensitive pod: %q", p.log.LinesWith("pod=ls-hot"))
 	}
-	if got := readFiles(t, lsDir, v2Files); got != lsFiles {
+	if got := fmt.Sprint(optSnapshot(lsDir, v2Files)); got != lsFiles {
 		t.Errorf("latency-sensitive files changed under pressure: %s; were %s", got, lsFiles)
 	}
 
@@ -136,41 +127,11 @@ func TestTiersV2(t *testing.T) {
 	if got := cgtest.ReadInt(t, beDir, "memory.high"); got != policyHigh {
 		t.Errorf("best-effort memory.high %d after the calm; want the policy's %d", got, policyHigh)
 	}
-	if got := readFiles(t, lsDir, v2Files); got != lsFiles {
+	if got := fmt.Sprint(optSnapshot(lsDir, v2Files)); got != lsFiles {
 		t.Errorf("latency-sensitive files changed: %s; were %s", got, lsFiles)
 	}
 	r.removePod(beID)
 	r.removePod(lsID)
-}
-
-// memFree is the node's MemFree.
-func memFree(t *testing.T) int64 {
-	t.Helper()
-	b, err := os.ReadFile("/proc/meminfo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "MemFree:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			if err != nil {
-				t.Fatalf("/proc/meminfo MemFree %q: %v", v, err)
-			}
-			return kb << 10
-		}
-	}
-	t.Fatal("/proc/meminfo has no MemFree")
-	return 0
-}
-
-// readFiles reads a cgroup's files, for comparison.
-func readFiles(t *testing.T, dir string, files []string) string {
-	t.Helper()
-	var b strings.Builder
-	for _, f := range files {
-		fmt.Fprintf(&b, "%s=%s ", f, strings.TrimSpace(cgtest.Read(t, dir, f)))
-	}
-	return b.String()
 }
 
 // lineOf is the number of the first line of log with every one of words;
