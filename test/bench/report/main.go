@@ -27,24 +27,6 @@ import (
 	"time"
 )
 
-type protRun struct {
-	Name           string  `json:"name"`
-	Description    string  `json:"description"`
-	Failed         bool    `json:"failed"`
-	Bursts         int     `json:"bursts"`
-	P50Ms          float64 `json:"p50_ms"`
-	P90Ms          float64 `json:"p90_ms"`
-	ThroughputMiBs float64 `json:"throughput_mib_s"`
-	CacheEndMiB    float64 `json:"ls_cache_end_mib"`
-	Refaults       int64   `json:"ls_workingset_refault_file"`
-	PressureMs     float64 `json:"ls_pressure_some_ms"`
-	BE             *struct {
-		Finished bool   `json:"finished"`
-		State    string `json:"state"`
-		OOMKills int64  `json:"oom_kills"`
-	} `json:"be"`
-}
-
 type bgReader struct {
 	Name          string  `json:"name"`
 	Class         string  `json:"class"`
@@ -56,19 +38,6 @@ type bgReader struct {
 	PgscanDirect  int64   `json:"pgscan_direct"`
 	PgstealDirect int64   `json:"pgsteal_direct"`
 	ReclaimedMiB  float64 `json:"plugin_reclaimed_mib"`
-}
-
-type protReport struct {
-	Kernel            string    `json:"kernel"`
-	MemTotalMiB       float64   `json:"mem_total_mib"`
-	Runs              []protRun `json:"runs"`
-	BackgroundReclaim *struct {
-		Readers []bgReader `json:"readers"`
-		Note    string     `json:"note"`
-	} `json:"background_reclaim"`
-	Setup struct {
-		Notes string `json:"notes"`
-	} `json:"setup"`
 }
 
 func main() {
@@ -193,73 +162,13 @@ func run(in, out string) error {
 
 	}
 
+	var protMissed []protTarget
 	if !protMissing {
-		// Protection.
-		w("## 3. Protection of a latency-sensitive pod")
-		w("")
-		w("cgroup v2 VM (%s, %.0f MiB, qemu TCG), real containerd + runc. %s", prot.Kernel, prot.MemTotalMiB, prot.Setup.Notes)
-		w("")
-		w("| run | p50 | p90 | throughput | page cache kept | file refaults | memory stall | best-effort pod |")
-		w("| --- | --- | --- | --- | --- | --- | --- | --- |")
-		runs := map[string]protRun{}
-		var names []string
-		p50 := barGroup{Name: "p50 ms"}
-		p90 := barGroup{Name: "p90 ms"}
-		for _, r := range prot.Runs {
-			runs[r.Name] = r
-			names = append(names, r.Name)
-			p50.Values = append(p50.Values, r.P50Ms)
-			p90.Values = append(p90.Values, r.P90Ms)
-			be := "–"
-			if r.BE != nil {
-				be = r.BE.State
-				if r.BE.Finished {
-					be = "finished"
-				}
-				if r.BE.OOMKills > 0 {
-					be += fmt.Sprintf(", %d OOM kills", r.BE.OOMKills)
-				}
-			}
-			w("| %s: %s | %.0f ms | %.0f ms | %.0f MiB/s | %.0f MiB | %d | %.0f ms | %s |", r.Name, r.Description, r.P50Ms, r.P90Ms, r.ThroughputMiBs, r.CacheEndMiB, r.Refaults, r.PressureMs, be)
+		h, m, err := renderProtection(w, &prot, out)
+		if err != nil {
+			return fmt.Errorf("%s: %w", filepath.Join(in, "protection.json"), err)
 		}
-		w("")
-		if err := barChart(filepath.Join(out, "protection.png"), "Latency-sensitive burst latency", "ms", names, []barGroup{p50, p90}); err != nil {
-			return err
-		}
-		w("![Burst latency](protection.png)")
-		w("")
-		alone, noisy, kube, plug := runs["alone"], runs["noisy"], runs["kubelet"], runs["plugin"]
-		if alone.P50Ms > 0 && noisy.Refaults > 0 {
-			headlines = append(headlines,
-				fmt.Sprintf("LS p50 latency nri-memqos/alone: %.2f (target <= 1.5); no protection/alone: %.2f", plug.P50Ms/alone.P50Ms, noisy.P50Ms/alone.P50Ms),
-				fmt.Sprintf("LS file refaults nri-memqos/no protection: %.4f (target <= 0.10); nri-memqos/kubelet MemoryQoS: %.3f (target <= 0.5)",
-					float64(plug.Refaults)/float64(noisy.Refaults), ratio(plug.Refaults, kube.Refaults)))
-		}
-
-		// Background reclaim.
-		if bg := prot.BackgroundReclaim; bg != nil {
-			w("## 4. Background reclaim near the limit")
-			w("")
-			w("A container reading files up to its limit, with and without the plugin's watermarks. %s", bg.Note)
-			w("")
-			w("| reader | ops | p50 | p99 | memory.max hits | memory stall | pgscan_direct | pgsteal_direct | plugin reclaimed |")
-			w("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-			var with, without bgReader
-			for _, r := range bg.Readers {
-				w("| %s (%s) | %d | %.1f ms | %.1f ms | %d | %.0f ms | %d | %d | %.0f MiB |", r.Name, r.Class, r.Ops, r.P50Ms, r.P99Ms, r.MaxHits, r.PressureMs, r.PgscanDirect, r.PgstealDirect, r.ReclaimedMiB)
-				if r.ReclaimedMiB > 0 {
-					with = r
-				} else {
-					without = r
-				}
-			}
-			w("")
-			if without.MaxHits > 0 {
-				headlines = append(headlines,
-					fmt.Sprintf("reader memory.max hits with watermarks / without: %.3f; pgscan_direct: %.3f (target <= 0.10; on Linux 6.1 it counts the plugin's memory.reclaim too)",
-						float64(with.MaxHits)/float64(without.MaxHits), ratio(with.PgscanDirect, without.PgscanDirect)))
-			}
-		}
+		headlines, protMissed = append(headlines, h...), m
 	}
 
 	w("## Where a target is missed, and why")
@@ -300,6 +209,9 @@ func run(in, out string) error {
 		if len(other) > 0 {
 			w("- **State writes** (%s): the bytes the plugin writes to its state directory per event grow with the number of containers.", strings.Join(other, "; "))
 		}
+	}
+	for _, t := range protMissed {
+		w("- **%s** (%s). %s", t.Name, t.Detail, protMissReason(t.Name))
 	}
 	if !protMissing {
 		w("- **pgscan_direct** is no measure on Linux 6.1: the reclaim the plugin asks for through memory.reclaim is counted as direct reclaim too. The reader's own stalls (memory.pressure) and its hits of memory.max are the measure, and both fall to (near) zero with watermarks.")
