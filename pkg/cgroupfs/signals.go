@@ -21,11 +21,13 @@ type PSI struct {
 }
 
 // Signals are what priority-aware reclaim reads of a container on a tick
-// (cgroup v2): from memory.stat its anonymous and file memory and its
-// workingset refault counters, from memory.pressure its stall.
+// (cgroup v2): from memory.stat its anonymous and file memory, its
+// workingset refault counters and the pages reclaim took from it (pgsteal:
+// the kernel's and memory.reclaim's), from memory.pressure its stall.
 type Signals struct {
 	Anon, File               uint64
 	RefaultFile, RefaultAnon uint64
+	Steal                    uint64
 	// HasPSI is false when the kernel keeps no pressure accounting
 	// (memory.pressure missing, Linux before 4.20 or psi=0): PSI is then
 	// unknown, not zero.
@@ -61,6 +63,8 @@ func (f *FS) ReadSignals(rel string) (Signals, error) {
 			case "workingset_refault":
 				// Before Linux 5.9 one counter for both kinds.
 				dst = &s.RefaultFile
+			case "pgsteal":
+				dst = &s.Steal
 			default:
 				continue
 			}

@@ -31,7 +31,12 @@ workingset_activate_file 12000
 workingset_restore_anon 0
 workingset_restore_file 9000
 workingset_nodereclaim 0
-pgscan 0
+pgscan 4000
+pgsteal 3000
+pgscan_kswapd 3200
+pgscan_direct 800
+pgsteal_kswapd 2500
+pgsteal_direct 500
 pgfault 12345
 pgmajfault 12
 `
@@ -39,7 +44,7 @@ pgmajfault 12
 )
 
 func TestReadSignals(t *testing.T) {
-	want := cgroupfs.Signals{Anon: 52428800, File: 268435456, RefaultFile: 64000, RefaultAnon: 17, HasPSI: true,
+	want := cgroupfs.Signals{Anon: 52428800, File: 268435456, RefaultFile: 64000, RefaultAnon: 17, Steal: 3000, HasPSI: true,
 		PSI: cgroupfs.PSI{SomeAvg10: 12.5, FullAvg10: 2.25, SomeTotal: 4567890, FullTotal: 123456}}
 	tests := []struct {
 		name     string
@@ -55,7 +60,7 @@ func TestReadSignals(t *testing.T) {
 			files: map[string]*string{"memory.stat": str("anon 1\nfile 2\nworkingset_refault 300\n"), "memory.pressure": str(kernelPressure)},
 			want:  cgroupfs.Signals{Anon: 1, File: 2, RefaultFile: 300, HasPSI: true, PSI: want.PSI}},
 		{name: "no pressure accounting: PSI unknown, not zero", version: 2, files: map[string]*string{"memory.stat": str(kernelStat)},
-			want: cgroupfs.Signals{Anon: 52428800, File: 268435456, RefaultFile: 64000, RefaultAnon: 17}},
+			want: cgroupfs.Signals{Anon: 52428800, File: 268435456, RefaultFile: 64000, RefaultAnon: 17, Steal: 3000}},
 		{name: "malformed memory.stat value", version: 2, files: map[string]*string{"memory.stat": str("anon lots\n"), "memory.pressure": str(kernelPressure)},
 			wantErr: []string{"memory.stat", "lots"}},
 		{name: "malformed memory.pressure", version: 2, files: map[string]*string{"memory.stat": str(kernelStat), "memory.pressure": str("some avg10=x total=1\n")},

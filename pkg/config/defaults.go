@@ -51,7 +51,7 @@ func BuiltinClasses() map[string]*Class {
 			Swap:       SwapPolicy{Mode: SwapNone},
 			Swappiness: ptr(0),
 			Reclaim: &Reclaim{HighWatermark: 0.95, LowWatermark: 0.9, Priority: 100,
-				ProtectFromLowerPriority: true, PressureThreshold: 5, RefaultThreshold: 1000},
+				ProtectFromLowerPriority: true, PressureThreshold: 5, RefaultThreshold: 1000, StealThreshold: 1000},
 		},
 		ClassBurstable: {
 			Low:              ptr(1.0),

@@ -261,7 +261,8 @@ type Reclaim struct {
 	Proactive bool `json:"proactive,omitempty"`
 	// ProtectFromLowerPriority makes containers of lower Priority pay when
 	// a container of this class feels memory pressure (PressureThreshold)
-	// or loses its working set (RefaultThreshold) while below its own
+	// or loses its working set (RefaultThreshold), or has its page cache
+	// taken by the kernel's reclaim (StealThreshold), while below its own
 	// memory.high and memory.max (reconciler.tiers). Needs at least one
 	// threshold.
 	ProtectFromLowerPriority bool `json:"protectFromLowerPriority,omitempty"`
@@ -273,6 +274,12 @@ type Reclaim struct {
 	// anonymous memory evicted and read back) per second that count as
 	// pressure; 0: not a signal.
 	RefaultThreshold float64 `json:"refaultThreshold,omitempty"`
+	// StealThreshold is the pages per second the kernel's reclaim takes
+	// from the container (memory.stat pgsteal, less what the plugin itself
+	// reclaimed from it) that count as pressure: it fires while the
+	// container is idle and losing the cache it will read next, before any
+	// refault; 0: not a signal.
+	StealThreshold float64 `json:"stealThreshold,omitempty"`
 }
 
 // ClassNames returns the defined class names, sorted.

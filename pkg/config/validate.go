@@ -150,8 +150,11 @@ func (cl *Class) validate(field string) error {
 		if !(r.RefaultThreshold >= 0 && r.RefaultThreshold <= 1e9) {
 			return fieldErr(field+".reclaim.refaultThreshold", "%v is out of range; allowed: 0 (not a signal) up to 1e9 refaults per second", r.RefaultThreshold)
 		}
-		if r.ProtectFromLowerPriority && r.PressureThreshold == 0 && r.RefaultThreshold == 0 {
-			return fieldErr(field+".reclaim.protectFromLowerPriority", "needs a signal; allowed: with pressureThreshold or refaultThreshold above 0")
+		if !(r.StealThreshold >= 0 && r.StealThreshold <= 1e9) {
+			return fieldErr(field+".reclaim.stealThreshold", "%v is out of range; allowed: 0 (not a signal) up to 1e9 pages per second", r.StealThreshold)
+		}
+		if r.ProtectFromLowerPriority && r.PressureThreshold == 0 && r.RefaultThreshold == 0 && r.StealThreshold == 0 {
+			return fieldErr(field+".reclaim.protectFromLowerPriority", "needs a signal; allowed: with pressureThreshold, refaultThreshold or stealThreshold above 0")
 		}
 	}
 	for _, ns := range cl.Namespaces {

@@ -206,7 +206,8 @@ func decided(d *policy.Decision, err error) Decided {
 	out.Overridden = append(out.Overridden, d.Overridden...)
 	if r := d.Reclaim; r != nil {
 		out.Reclaim = &Reclaim{HighWatermark: r.HighWatermark, LowWatermark: r.LowWatermark, Priority: r.Priority, Proactive: r.Proactive,
-			ProtectFromLowerPriority: r.ProtectFromLowerPriority, PressureThreshold: r.PressureThreshold, RefaultThreshold: r.RefaultThreshold}
+			ProtectFromLowerPriority: r.ProtectFromLowerPriority, PressureThreshold: r.PressureThreshold, RefaultThreshold: r.RefaultThreshold,
+			StealThreshold: r.StealThreshold}
 	}
 	out.Warnings = append(out.Warnings, d.Warnings...)
 	return out

@@ -256,6 +256,9 @@ func reclaimText(r *Reclaim) string {
 		if r.RefaultThreshold > 0 {
 			on = append(on, fmt.Sprintf("%v refaults/s", r.RefaultThreshold))
 		}
+		if r.StealThreshold > 0 {
+			on = append(on, fmt.Sprintf("%v pages/s taken by reclaim", r.StealThreshold))
+		}
 		parts = append(parts, "lower priorities pay at "+strings.Join(on, " or "))
 	}
 	return strings.Join(parts, ", ")

@@ -103,6 +103,7 @@ type Reclaim struct {
 	ProtectFromLowerPriority bool    `json:"protectFromLowerPriority"`
 	PressureThreshold        float64 `json:"pressureThreshold"`
 	RefaultThreshold         float64 `json:"refaultThreshold"`
+	StealThreshold           float64 `json:"stealThreshold"`
 }
 
 // V2Result is the decision on cgroup v2.

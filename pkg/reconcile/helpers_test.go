@@ -105,7 +105,7 @@ type v2Files struct {
 	current                                            int64
 	inactiveFile, activeFile, inactiveAnon, activeAnon int64
 	some, full                                         float64
-	someTotal, refaultFile                             uint64
+	someTotal, refaultFile, steal                      uint64
 }
 
 func memoryStat(f v2Files) string {
@@ -144,7 +144,7 @@ workingset_restore_anon 0
 workingset_restore_file 0
 workingset_nodereclaim 0
 pgscan 0
-pgsteal 0
+pgsteal %d
 pgscan_kswapd 0
 pgscan_direct 0
 pgscan_khugepaged 0
@@ -165,7 +165,7 @@ thp_fault_alloc 0
 thp_collapse_alloc 0
 thp_swpout 0
 thp_swpout_fallback 0
-`, f.inactiveAnon+f.activeAnon, f.inactiveFile+f.activeFile, f.inactiveAnon, f.activeAnon, f.inactiveFile, f.activeFile, f.refaultFile)
+`, f.inactiveAnon+f.activeAnon, f.inactiveFile+f.activeFile, f.inactiveAnon, f.activeAnon, f.inactiveFile, f.activeFile, f.refaultFile, f.steal)
 }
 
 func pressure(some, full float64) string { return pressureTotal(some, full, 0) }

@@ -59,10 +59,10 @@ type Stats struct {
 	// TierThrottles counts the steps priority-aware reclaim lowered the
 	// container's memory.high by.
 	TierThrottles uint64
-	// Pressure (memory.pressure "some", percent of the time) and Refaults
-	// (per second) of a container that asks for priority-aware reclaim,
-	// over its last window of at least a second.
-	Pressure, Refaults float64
+	// Pressure (memory.pressure "some", percent of the time), Refaults and
+	// Steal (pages per second) of a container that asks for priority-aware
+	// reclaim, over its last window of at least a second.
+	Pressure, Refaults, Steal float64
 	// Events are counted since the reconciler first saw the container. With
 	// more than eventsPerTick containers they are read every few ticks (see
 	// eventsPeriod), so they may lag by that much.

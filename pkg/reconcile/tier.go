@@ -22,9 +22,12 @@ type TierSignal struct {
 	Some float64
 	// Refaults are workingset refaults (file and anonymous) per second.
 	Refaults float64
-	// PressureThreshold and RefaultThreshold are the class's (0: not a
-	// signal).
-	PressureThreshold, RefaultThreshold float64
+	// Steal is the pages per second reclaim took from the container,
+	// besides what the plugin reclaimed from it itself.
+	Steal float64
+	// PressureThreshold, RefaultThreshold and StealThreshold are the
+	// class's (0: not a signal).
+	PressureThreshold, RefaultThreshold, StealThreshold float64
 	// AtOwnLimit: usage within 5% of the container's own memory.high or
 	// memory.max. Its pressure is then its own business, not the node's.
 	AtOwnLimit bool
@@ -36,7 +39,8 @@ func (s TierSignal) Pressured() bool {
 		return false
 	}
 	return (s.PressureThreshold > 0 && s.Some >= s.PressureThreshold) ||
-		(s.RefaultThreshold > 0 && s.Refaults >= s.RefaultThreshold)
+		(s.RefaultThreshold > 0 && s.Refaults >= s.RefaultThreshold) ||
+		(s.StealThreshold > 0 && s.Steal >= s.StealThreshold)
 }
 
 // Calm tells whether the container's signals are below half their
@@ -47,7 +51,8 @@ func (s TierSignal) Calm() bool {
 		return true
 	}
 	return (s.PressureThreshold == 0 || s.Some < s.PressureThreshold/2) &&
-		(s.RefaultThreshold == 0 || s.Refaults < s.RefaultThreshold/2)
+		(s.RefaultThreshold == 0 || s.Refaults < s.RefaultThreshold/2) &&
+		(s.StealThreshold == 0 || s.Steal < s.StealThreshold/2)
 }
 
 // TierAction is what the tiers do on a tick.

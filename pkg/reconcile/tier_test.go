@@ -32,6 +32,12 @@ func TestTierSignal(t *testing.T) {
 		{name: "at its own limit: its own business, calm", sig: with(both, 90, 90000, true), calm: true},
 		{name: "pressure is not a signal of this class", sig: with(TierSignal{RefaultThreshold: 1000}, 100, 0, false), calm: true},
 		{name: "refaults are not a signal of this class", sig: with(TierSignal{PressureThreshold: 5}, 0, 1e6, false), calm: true},
+		{name: "steal at the threshold", sig: TierSignal{StealThreshold: 1000, Steal: 1000}, pressured: true},
+		{name: "steal at half: neither", sig: TierSignal{StealThreshold: 1000, Steal: 500}},
+		{name: "steal below half: calm", sig: TierSignal{StealThreshold: 1000, Steal: 499}, calm: true},
+		{name: "steal with the other signals quiet", sig: TierSignal{PressureThreshold: 5, RefaultThreshold: 1000, StealThreshold: 1000, Steal: 4000}, pressured: true},
+		{name: "steal is not a signal of this class", sig: with(both, 0, 0, false), calm: true},
+		{name: "steal at its own limit: its own business", sig: TierSignal{StealThreshold: 1000, Steal: 1e6, AtOwnLimit: true}, calm: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

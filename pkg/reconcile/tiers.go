@@ -22,11 +22,14 @@ const signalWindow = time.Second
 type tierReading struct {
 	sig cgroupfs.Signals
 	at  time.Time
+	// own is what the plugin had reclaimed from the container by then
+	// (bytes, every reason): reclaim it asked for is no theft.
+	own int64
 }
 
 // tierRates are a protected container's signals over its last window.
 type tierRates struct {
-	some, refaults float64
+	some, refaults, steal float64
 }
 
 // tiers runs priority-aware reclaim for one tick (cgroup v2).
@@ -150,7 +153,8 @@ func (r *Reconciler) tierSignal(now time.Time, smp sample, rcl *config.Reclaim) 
 	if d.High != nil {
 		high = max(*d.High, smp.s.guard.High)
 	}
-	sig := TierSignal{Priority: rcl.Priority, PressureThreshold: rcl.PressureThreshold, RefaultThreshold: rcl.RefaultThreshold}
+	sig := TierSignal{Priority: rcl.Priority, PressureThreshold: rcl.PressureThreshold, RefaultThreshold: rcl.RefaultThreshold,
+		StealThreshold: rcl.StealThreshold}
 	if c := ceiling(high, d.Limit); c > 0 && float64(smp.usage) >= 0.95*float64(c) {
 		sig.AtOwnLimit = true
 	}
@@ -161,19 +165,25 @@ func (r *Reconciler) tierSignal(now time.Time, smp sample, rcl *config.Reclaim) 
 			r.note(smp.t, "read memory signals", err)
 			return TierSignal{}, false
 		}
+		var own int64
+		for _, b := range smp.s.stats.Reclaimed {
+			own += b
+		}
 		var rates tierRates
 		if dt := now.Sub(base.at).Seconds(); !base.at.IsZero() && dt > 0 {
 			if sg.HasPSI && base.sig.HasPSI {
 				rates.some = float64(delta(sg.PSI.SomeTotal, base.sig.PSI.SomeTotal)) / 1e4 / dt
 			}
 			rates.refaults = float64(delta(sg.RefaultFile+sg.RefaultAnon, base.sig.RefaultFile+base.sig.RefaultAnon)) / dt
+			stolen, ownPages := delta(sg.Steal, base.sig.Steal), uint64(max(0, own-base.own)/r.page)
+			rates.steal = float64(stolen-min(stolen, ownPages)) / dt
 		} else if sg.HasPSI {
 			rates.some = sg.PSI.SomeAvg10 // first reading: the kernel's average
 		}
-		smp.s.signalBase, smp.s.rates = tierReading{sig: sg, at: now}, rates
-		smp.s.stats.Pressure, smp.s.stats.Refaults = rates.some, rates.refaults
+		smp.s.signalBase, smp.s.rates = tierReading{sig: sg, at: now, own: own}, rates
+		smp.s.stats.Pressure, smp.s.stats.Refaults, smp.s.stats.Steal = rates.some, rates.refaults, rates.steal
 	}
-	sig.Some, sig.Refaults = smp.s.rates.some, smp.s.rates.refaults
+	sig.Some, sig.Refaults, sig.Steal = smp.s.rates.some, smp.s.rates.refaults, smp.s.rates.steal
 	return sig, true
 }
 

@@ -359,3 +359,37 @@ func TestTierSignalWindow(t *testing.T) {
 		t.Fatalf("pressure by tick %v; want %v", got, want)
 	}
 }
+
+// TestTiersSteal: an idle latency-sensitive container whose page cache the
+// kernel takes (pgsteal) starts the episode before it refaults anything;
+// what the plugin reclaimed from it itself is no theft.
+func TestTiersSteal(t *testing.T) {
+	t.Run("kernel reclaim starts the episode", func(t *testing.T) {
+		f := newTierFixture(t, config.Default())
+		f.tick(0, 0, 0)
+		f.ls.steal += 2000 // 2000 pages in a second: over the 1000/s threshold
+		f.tick(1, 0, 0)
+		if st := f.stats("ls"); st.Steal != 2000 {
+			t.Fatalf("ls steal rate %v; want 2000 pages/s", st.Steal)
+		}
+		if got := f.victimReclaims(); len(got) == 0 || got[0].rel != f.target("be").Rel {
+			t.Fatalf("reclaims %+v; want the best-effort container first", got)
+		}
+		f.noSevereExcept("drift repaired: a value the plugin set was changed; further repairs of it are not logged")
+	})
+	t.Run("the plugin's own reclaim is no theft", func(t *testing.T) {
+		f := newTierFixture(t, config.Default())
+		f.tick(0, 0, 0)
+		// The plugin took 8 MiB from it (2048 pages) and the kernel counts
+		// them in pgsteal: nothing left over the threshold.
+		f.r.states["ls"].stats.Reclaimed[ReasonWatermark] += 8 * mi
+		f.ls.steal += 2048 + 400
+		f.tick(1, 0, 0)
+		if st := f.stats("ls"); st.Steal != 400 {
+			t.Fatalf("ls steal rate %v; want 400 pages/s (2448 less the 2048 the plugin took)", st.Steal)
+		}
+		if got := f.victimReclaims(); len(got) != 0 {
+			t.Fatalf("reclaims %+v; want none", got)
+		}
+	})
+}
