@@ -142,8 +142,13 @@ func TierStep(st TierState, sigs []TierSignal, throttled bool, now time.Time, cf
 type Throttle struct {
 	// High is the memory.high in force; 0 when the tiers hold none.
 	High int64
-	// From is the usage when the throttle began: the top of its step
-	// scale; a give-back reaching it releases the throttle.
+	// From is the usage when the throttle began: its steps are a share
+	// of the way from it down to the floor. A give-back past it goes on
+	// in steps up to the ceiling (the policy's memory.high) and releases
+	// the throttle there, or earlier once the victim leaves a step of it
+	// unused: one that fills whatever it gets (a file stream) would
+	// otherwise take back far more than it held when the throttle began,
+	// all at once. Without a ceiling, reaching From releases it.
 	From int64
 	// StallSince starts the clock of a stall lift; HeldUntil is when a
 	// lifted victim may be lowered again.
@@ -202,14 +207,24 @@ func ThrottleDown(th Throttle, usage int64, b Bounds, now time.Time, step float6
 	return th, true
 }
 
-// GiveBack raises a throttled victim's memory.high one step; at From or the
-// ceiling the throttle is released (High 0: the policy's value again).
-func GiveBack(th Throttle, b Bounds, step float64, page int64) Throttle {
+// GiveBack raises a throttled victim's memory.high one step; at the
+// ceiling (without one, at From), or at From or above while the victim
+// leaves a step of it unused, the throttle is released (High 0: the
+// policy's value again).
+func GiveBack(th Throttle, usage int64, b Bounds, step float64, page int64) Throttle {
 	if th.High == 0 {
 		return th
 	}
-	th.High += stepBytes(th, b, step, page)
-	if th.High >= th.From || th.High >= b.Ceiling {
+	s := stepBytes(th, b, step, page)
+	if th.High >= th.From && usage <= th.High-s {
+		return Throttle{}
+	}
+	th.High += s
+	top := b.Ceiling
+	if top == math.MaxInt64 {
+		top = th.From
+	}
+	if th.High >= top {
 		return Throttle{}
 	}
 	return th
@@ -235,7 +250,7 @@ func StallLift(th Throttle, usage int64, fullAvg10 float64, b Bounds, now time.T
 		return th, false
 	}
 	held := now.Add(guard.ReleaseFor.Duration)
-	th = GiveBack(th, b, step, page)
+	th = GiveBack(th, usage, b, step, page)
 	th.StallSince, th.HeldUntil = time.Time{}, held
 	return th, true
 }

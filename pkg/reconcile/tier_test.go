@@ -151,15 +151,37 @@ func TestThrottleDownAndGiveBack(t *testing.T) {
 	if fmt.Sprint(highs) != fmt.Sprint(want) || th.From != 700*mi {
 		t.Fatalf("throttle steps %v, from %d; want %v, from %d", highs, th.From, want, 700*mi)
 	}
+	// A victim that fills what it gets (usage at its memory.high): past
+	// From, steps go on up to the ceiling.
+	low := th
 	highs = nil
 	for th.High != 0 {
-		th = GiveBack(th, b, 0.25, 4096)
+		th = GiveBack(th, th.High, b, 0.25, 4096)
+		highs = append(highs, th.High)
+	}
+	if want := []int64{132*mi + step, 132*mi + 2*step, 132*mi + 3*step, 700 * mi, 700*mi + step, 0}; fmt.Sprint(highs) != fmt.Sprint(want) {
+		t.Fatalf("give-back steps of a victim at its memory.high %v; want %v", highs, want)
+	}
+	// One that stays at 500Mi: released at the first step from From up
+	// that finds a step of it unused.
+	th, highs = low, nil
+	for th.High != 0 {
+		th = GiveBack(th, 500*mi, b, 0.25, 4096)
+		highs = append(highs, th.High)
+	}
+	if want := []int64{132*mi + step, 132*mi + 2*step, 132*mi + 3*step, 700 * mi, 0}; fmt.Sprint(highs) != fmt.Sprint(want) {
+		t.Fatalf("give-back steps of a victim at 500Mi %v; want %v", highs, want)
+	}
+	// Without a ceiling, From releases it.
+	th, highs = low, nil
+	for th.High != 0 {
+		th = GiveBack(th, th.High, Bounds{Floor: b.Floor, Ceiling: math.MaxInt64}, 0.25, 4096)
 		highs = append(highs, th.High)
 	}
 	if want := []int64{132*mi + step, 132*mi + 2*step, 132*mi + 3*step, 0}; fmt.Sprint(highs) != fmt.Sprint(want) {
-		t.Fatalf("give-back steps %v; want %v", highs, want)
+		t.Fatalf("give-back steps without a ceiling %v; want %v", highs, want)
 	}
-	if got := GiveBack(Throttle{}, b, 0.25, 4096); got != (Throttle{}) {
+	if got := GiveBack(Throttle{}, 0, b, 0.25, 4096); got != (Throttle{}) {
 		t.Fatalf("GiveBack(none) = %+v; want none", got)
 	}
 }

@@ -139,7 +139,7 @@ func (r *Reconciler) tiers(now time.Time, samples []sample, rc config.Reconciler
 				continue
 			}
 			b := r.bounds(smp, tc)
-			r.setThrottle(smp, GiveBack(smp.s.throttle, b, tc.Step, r.page), b, "given back", logrus.DebugLevel)
+			r.setThrottle(smp, GiveBack(smp.s.throttle, smp.usage, b, tc.Step, r.page), b, "given back", logrus.DebugLevel)
 		}
 	}
 }

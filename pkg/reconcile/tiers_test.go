@@ -129,25 +129,40 @@ func TestTiersOrder(t *testing.T) {
 	if want := wantHighs(f.beThrottle1, f.buThrottle1); f.highs() != want {
 		t.Fatalf("between thresholds, after drift repair: %s; want %s", f.highs(), want)
 	}
-	// Calm from 11s: one step back after calmFor (10s), which reaches the
-	// usage each began at: released to the policy's values.
+	// Calm from 11s: one step back after calmFor (10s), to the usage each
+	// began at; both fill what they get, so the steps go on past it, one
+	// per calmFor: the burstable one leaves its second step unused and is
+	// released at the third, the best-effort one reaches its ceiling.
 	for s := 11; s <= 20; s++ {
 		f.tick(s, 0, 0)
 		if s < 20 && f.highs() != wantHighs(f.beThrottle1, f.buThrottle1) {
 			t.Fatalf("at %ds, calm for less than calmFor: %s", s, f.highs())
 		}
 	}
-	f.tick(21, 0, 0)
-	if f.highs() != policy {
-		t.Fatalf("after calmFor: %s; want the policy's %s", f.highs(), policy)
+	next := 21
+	for _, step := range []struct {
+		at   int
+		want string
+	}{
+		{21, wantHighs(700*mi, 400*mi)},
+		{30, wantHighs(700*mi, 400*mi)},
+		{31, wantHighs(700*mi+beStep, 400*mi+buStep)},
+		{41, policy},
+	} {
+		for ; next <= step.at; next++ {
+			f.tick(next, 0, 0)
+		}
+		if f.highs() != step.want {
+			t.Fatalf("at %ds: %s; want %s", step.at, f.highs(), step.want)
+		}
 	}
-	for s := 22; s <= 30; s++ {
+	for s := 42; s <= 50; s++ {
 		f.tick(s, 0, 0)
 	}
 	if got := f.logsAt("info", "priority-aware reclaim: protected containers calm"); len(got) != 0 {
 		t.Fatalf("%d over logs before calmFor after the last step; want 0", len(got))
 	}
-	f.tick(31, 0, 0)
+	f.tick(51, 0, 0)
 	if got := f.logsAt("info", "priority-aware reclaim: protected containers calm"); len(got) != 1 {
 		t.Fatalf("%d over logs; want 1", len(got))
 	}
