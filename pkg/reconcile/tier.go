@@ -85,7 +85,18 @@ type TierState struct {
 	// starts the clock of the next give-back (or of the end); LastStep is
 	// when the last throttle or give-back step was taken.
 	PressureSince, CalmSince, LastStep time.Time
+	// GaveBackAt is the last give-back step. Pressure again within CalmFor
+	// of it means the step was more than the node had room for: Backoff
+	// then doubles the calm the next give-back waits for, up to
+	// maxTierBackoff doublings, so a victim that fills whatever it gets is
+	// not handed memory to take from the protected container every
+	// CalmFor. The episode's end clears both.
+	GaveBackAt time.Time
+	Backoff    int
 }
+
+// maxTierBackoff caps the give-back backoff: 8 × CalmFor.
+const maxTierBackoff = 3
 
 // TierStep advances the tiers by one tick. throttled tells whether any
 // container's memory.high is held down.
@@ -95,8 +106,10 @@ type TierState struct {
 // episode has lasted ThrottleAfter, a pressured tick also lowers their
 // memory.high one step, at most one step every ThrottleAfter. A short calm
 // does not end the episode: only CalmFor of calm does, one give-back step
-// per CalmFor while anything is throttled, then the end. A tick that is
-// neither pressured nor calm stops the calm clock and moves nothing.
+// per CalmFor while anything is throttled (doubling, up to 8×, after each
+// give-back the pressure came back within CalmFor of), then the end. A
+// tick that is neither pressured nor calm stops the calm clock and moves
+// nothing.
 func TierStep(st TierState, sigs []TierSignal, throttled bool, now time.Time, cfg config.Tiers) (TierState, TierAction) {
 	pressured, calm, top := false, true, math.MinInt
 	for _, s := range sigs {
@@ -113,6 +126,12 @@ func TierStep(st TierState, sigs []TierSignal, throttled bool, now time.Time, cf
 		}
 		st.Below = max(st.Below, top)
 		st.CalmSince = time.Time{}
+		if !st.GaveBackAt.IsZero() {
+			if now.Sub(st.GaveBackAt) < cfg.CalmFor.Duration {
+				st.Backoff = min(st.Backoff+1, maxTierBackoff)
+			}
+			st.GaveBackAt = time.Time{}
+		}
 		if now.Sub(st.PressureSince) >= cfg.ThrottleAfter.Duration && now.Sub(st.LastStep) >= cfg.ThrottleAfter.Duration {
 			st.LastStep = now
 			return st, TierThrottle
@@ -122,13 +141,17 @@ func TierStep(st TierState, sigs []TierSignal, throttled bool, now time.Time, cf
 		if st.CalmSince.IsZero() {
 			st.CalmSince = now
 		}
-		if now.Sub(st.CalmSince) < cfg.CalmFor.Duration || now.Sub(st.LastStep) < cfg.CalmFor.Duration {
+		wait := cfg.CalmFor.Duration
+		if throttled {
+			wait <<= st.Backoff
+		}
+		if now.Sub(st.CalmSince) < wait || now.Sub(st.LastStep) < wait {
 			return st, TierNone
 		}
 		if !throttled {
 			return TierState{}, TierNone
 		}
-		st.LastStep = now
+		st.LastStep, st.GaveBackAt = now, now
 		return st, TierGiveBack
 	case calm:
 		return TierState{}, TierNone

@@ -256,3 +256,49 @@ func TestStallLift(t *testing.T) {
 		t.Fatalf("StallLift(not throttled) = %+v, %v", got, lifted)
 	}
 }
+
+// TestTierStepBackoff: a give-back the pressure comes back within calmFor
+// of doubles the calm the next one waits for, up to 8 × calmFor; one that
+// holds does not; the episode's end forgets it.
+func TestTierStepBackoff(t *testing.T) {
+	cfg := config.Default().Reconciler.Tiers // throttleAfter 3s, calmFor 10s
+	sig := func(some float64) []TierSignal { return []TierSignal{{Priority: 100, PressureThreshold: 5, Some: some}} }
+	var st TierState
+	var gaveBack []int
+	pressure := map[int]bool{0: true, 3: true}
+	// Pressure at 0 and 3s (a throttle), then calm, and pressure again in
+	// the second after each give-back, until 300s.
+	for s := 0; s <= 300; s++ {
+		some := 0.0
+		if pressure[s] {
+			some = 10
+		}
+		var act TierAction
+		st, act = TierStep(st, sig(some), true, at(time.Duration(s)*time.Second), cfg)
+		if act == TierGiveBack {
+			gaveBack = append(gaveBack, s)
+			pressure[s+1] = true
+		}
+	}
+	// Calm from 4s: give-backs after 10s of calm, then 20s, 40s, and 80s
+	// from then on, each calm clock starting the second after the pressure
+	// that followed the last give-back.
+	if want := []int{14, 36, 78, 160, 242}; fmt.Sprint(gaveBack) != fmt.Sprint(want) {
+		t.Fatalf("give-backs at %v s; want %v", gaveBack, want)
+	}
+	if st.Backoff != maxTierBackoff {
+		t.Fatalf("backoff %d; want the cap %d", st.Backoff, maxTierBackoff)
+	}
+	// A give-back that holds for calmFor leaves the backoff alone; the
+	// pressure after that is no sign the step was too much.
+	st2 := TierState{Active: true, Below: 100, Backoff: 1, GaveBackAt: at(0), LastStep: at(0)}
+	st2, _ = TierStep(st2, sig(10), true, at(10*time.Second), cfg)
+	if st2.Backoff != 1 || !st2.GaveBackAt.IsZero() {
+		t.Fatalf("pressure calmFor after a give-back: backoff %d, gave back at %v; want 1, zero", st2.Backoff, st2.GaveBackAt)
+	}
+	// The end of the episode forgets the backoff.
+	st3, _ := TierStep(TierState{Active: true, Below: 100, Backoff: 3, LastStep: at(0), CalmSince: at(0)}, sig(0), false, at(10*time.Second), cfg)
+	if st3 != (TierState{}) {
+		t.Fatalf("after the end: %+v; want the zero state", st3)
+	}
+}
