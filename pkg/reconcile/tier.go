@@ -253,6 +253,21 @@ func GiveBack(th Throttle, usage int64, b Bounds, step float64, page int64) Thro
 	return th
 }
 
+// FollowFloor raises a throttle its victim's floor rose above (its
+// anonymous memory grew): a throttled container keeps headroom to make
+// progress. At the ceiling the throttle is released. It reports whether
+// the throttle moved.
+func FollowFloor(th Throttle, b Bounds) (Throttle, bool) {
+	if th.High == 0 || th.High >= b.Floor {
+		return th, false
+	}
+	if b.Floor >= b.Ceiling {
+		return Throttle{}, true
+	}
+	th.High = b.Floor
+	return th, true
+}
+
 // StallLift lifts a throttled victim that stalls at its memory.high (usage
 // within 5% of it and memory.pressure "full" above the guard's
 // StallPressure for StallFor) one step, and holds it there for the guard's

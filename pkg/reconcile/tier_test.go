@@ -302,3 +302,30 @@ func TestTierStepBackoff(t *testing.T) {
 		t.Fatalf("after the end: %+v; want the zero state", st3)
 	}
 }
+
+func TestFollowFloor(t *testing.T) {
+	b := Bounds{Floor: 300 * mi, Ceiling: beHigh}
+	tests := []struct {
+		name      string
+		th        Throttle
+		b         Bounds
+		want      Throttle
+		wantMoved bool
+	}{
+		{name: "not throttled", th: Throttle{}, b: b},
+		{name: "at the floor", th: Throttle{High: 300 * mi, From: 700 * mi}, b: b, want: Throttle{High: 300 * mi, From: 700 * mi}},
+		{name: "above the floor", th: Throttle{High: 400 * mi, From: 700 * mi}, b: b, want: Throttle{High: 400 * mi, From: 700 * mi}},
+		{name: "the floor rose above it: raised", th: Throttle{High: 200 * mi, From: 700 * mi}, b: b,
+			want: Throttle{High: 300 * mi, From: 700 * mi}, wantMoved: true},
+		{name: "the floor rose to the ceiling: released", th: Throttle{High: 200 * mi, From: 700 * mi},
+			b: Bounds{Floor: beHigh, Ceiling: beHigh}, wantMoved: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, moved := FollowFloor(tc.th, tc.b)
+			if got != tc.want || moved != tc.wantMoved {
+				t.Fatalf("FollowFloor = %+v, %v; want %+v, %v", got, moved, tc.want, tc.wantMoved)
+			}
+		})
+	}
+}

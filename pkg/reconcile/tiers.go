@@ -97,6 +97,9 @@ func (r *Reconciler) tiers(now time.Time, samples []sample, rc config.Reconciler
 		}
 		smp.s.victim = sg
 		b := r.bounds(smp, tc)
+		if th, moved := FollowFloor(smp.s.throttle, b); moved {
+			r.setThrottle(smp, th, b, "raised to its floor: its anonymous memory grew", logrus.DebugLevel)
+		}
 		if smp.s.throttle.High > 0 && sg.HasPSI {
 			if th, lifted := StallLift(smp.s.throttle, smp.usage, sg.PSI.FullAvg10, b, now, rc.Guard, tc.Step, r.page); lifted {
 				r.setThrottle(smp, th, b, "lifted: stalled at the memory.high the tiers set", logrus.WarnLevel)

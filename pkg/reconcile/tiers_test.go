@@ -194,6 +194,13 @@ func TestTiersEscalateToFloor(t *testing.T) {
 	if st := f.stats("be"); st.TierThrottles != 4 {
 		t.Fatalf("be throttles %d; want 4 (the fifth found it at its floor)", st.TierThrottles)
 	}
+	// Its anonymous memory grows by 100Mi: the throttle follows its floor.
+	f.be.activeAnon += 100 * mi
+	f.setFiles("be", f.be)
+	f.tick(17, 0, 2000)
+	if want := wantHighs(232*mi, 256*mi); f.highs() != want {
+		t.Fatalf("after the best-effort container's anonymous memory grew: %s; want %s", f.highs(), want)
+	}
 }
 
 func TestTiersQuietCases(t *testing.T) {
