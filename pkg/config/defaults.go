@@ -37,7 +37,7 @@ func Default() *Config {
 			Guard: Guard{Enabled: true, StallPressure: 40, StallFor: Duration{5 * time.Second},
 				ReleasePressure: 5, ReleaseFor: Duration{30 * time.Second}, Step: 0.25},
 			Proactive: Proactive{TargetPressure: 0.5, Fraction: 0.02, Interval: Duration{10 * time.Second}},
-			Tiers: Tiers{Enabled: true, MaxReclaimPerTick: ParseQuantity("128Mi"), ThrottleAfter: Duration{3 * time.Second},
+			Tiers: Tiers{Enabled: true, MaxReclaimPerTick: ParseQuantity("128Mi"), ThrottleAfter: Duration{time.Second},
 				Step: 0.25, CalmFor: Duration{10 * time.Second}, Headroom: ParseQuantity("32Mi")},
 		},
 	}
@@ -51,7 +51,7 @@ func BuiltinClasses() map[string]*Class {
 			Swap:       SwapPolicy{Mode: SwapNone},
 			Swappiness: ptr(0),
 			Reclaim: &Reclaim{HighWatermark: 0.95, LowWatermark: 0.9, Priority: 100,
-				ProtectFromLowerPriority: true, PressureThreshold: 5, RefaultThreshold: 1000, StealThreshold: 1000},
+				ProtectFromLowerPriority: true, PressureThreshold: 5, RefaultThreshold: 1000, StealThreshold: 256},
 		},
 		ClassBurstable: {
 			Low:              ptr(1.0),

@@ -25,7 +25,7 @@ pod default/shop (Pod, uid dddd, cgroup parent /kubepods/burstable/poddddd)
     v1 memory.soft_limit_in_bytes   268435456 (256Mi)
     v1 memory.swappiness            0
     v1 memory.memsw.limit_in_bytes  536870912 (512Mi) (only where the kernel accounts swap)
-    reclaim                         background from 0.95 down to 0.9 of min(memory.high, memory.max), node-pressure priority 100, lower priorities pay at pressure 5% or 1000 refaults/s or 1000 pages/s taken by reclaim
+    reclaim                         background from 0.95 down to 0.9 of min(memory.high, memory.max), node-pressure priority 100, lower priorities pay at pressure 5% or 1000 refaults/s or 256 pages/s taken by reclaim
   container logger
     class          none: not opted in; the plugin leaves this container alone
     QoS            Burstable (pod spec)

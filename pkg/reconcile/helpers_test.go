@@ -473,3 +473,12 @@ func waitFor(t *testing.T, cond func() bool) {
 	}
 	t.Fatal("condition not met within 5s")
 }
+
+// tierTestConfig is the default configuration with the tiers' throttleAfter
+// at 3s: the tier tests step through episodes whose reclaim-only phase
+// lasts a few ticks.
+func tierTestConfig() *config.Config {
+	cfg := config.Default()
+	cfg.Reconciler.Tiers.ThrottleAfter = config.Duration{Duration: 3 * time.Second}
+	return cfg
+}

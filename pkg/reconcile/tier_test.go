@@ -51,7 +51,7 @@ func TestTierSignal(t *testing.T) {
 // TestTierStepSequence walks the tiers through pressure, escalation, a
 // flicker, calm and the give-back, one tick per second.
 func TestTierStepSequence(t *testing.T) {
-	cfg := config.Default().Reconciler.Tiers // throttleAfter 3s, calmFor 10s
+	cfg := tierTestConfig().Reconciler.Tiers // throttleAfter 3s, calmFor 10s
 	ls := func(some float64) []TierSignal {
 		return []TierSignal{{Priority: 100, PressureThreshold: 5, RefaultThreshold: 1000, Some: some}}
 	}
@@ -100,7 +100,7 @@ func TestTierStepSequence(t *testing.T) {
 }
 
 func TestTierStepNoSignals(t *testing.T) {
-	st, act := TierStep(TierState{}, nil, false, at(0), config.Default().Reconciler.Tiers)
+	st, act := TierStep(TierState{}, nil, false, at(0), tierTestConfig().Reconciler.Tiers)
 	if act != TierNone || st.Active {
 		t.Fatalf("TierStep(no signals) = %+v, %v; want inactive, none", st, act)
 	}
@@ -261,7 +261,7 @@ func TestStallLift(t *testing.T) {
 // of doubles the calm the next one waits for, up to 8 × calmFor; one that
 // holds does not; the episode's end forgets it.
 func TestTierStepBackoff(t *testing.T) {
-	cfg := config.Default().Reconciler.Tiers // throttleAfter 3s, calmFor 10s
+	cfg := tierTestConfig().Reconciler.Tiers // throttleAfter 3s, calmFor 10s
 	sig := func(some float64) []TierSignal { return []TierSignal{{Priority: 100, PressureThreshold: 5, Some: some}} }
 	var st TierState
 	var gaveBack []int

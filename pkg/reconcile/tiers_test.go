@@ -82,7 +82,7 @@ func (f *tierFixture) victimReclaims() []call {
 // throttled; the protected container's files are never touched; drift
 // repair keeps the throttle; calm gives everything back.
 func TestTiersOrder(t *testing.T) {
-	f := newTierFixture(t, config.Default())
+	f := newTierFixture(t, tierTestConfig())
 	lsBefore := fmt.Sprint(readFile(t, f.lsDir, "memory.min"), readFile(t, f.lsDir, "memory.high"), readFile(t, f.lsDir, "memory.swap.max"))
 	policy := wantHighs(beHigh, buHigh)
 
@@ -181,7 +181,7 @@ func TestTiersOrder(t *testing.T) {
 }
 
 func TestTiersEscalateToFloor(t *testing.T) {
-	f := newTierFixture(t, config.Default())
+	f := newTierFixture(t, tierTestConfig())
 	for s := 0; s <= 16; s++ {
 		f.tick(s, 0, 2000) // refaults alone: 2000/s over the 1000 threshold
 	}
@@ -215,14 +215,14 @@ func TestTiersQuietCases(t *testing.T) {
 			f.target("ls").Decision.Reclaim.ProtectFromLowerPriority = false
 		}},
 		{name: "tiers off", setup: func(f *tierFixture) {
-			cfg := config.Default()
+			cfg := tierTestConfig()
 			cfg.Reconciler.Tiers.Enabled = false
 			f.r.SetConfig(cfg)
 		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newTierFixture(t, config.Default())
+			f := newTierFixture(t, tierTestConfig())
 			tc.setup(f)
 			for s := 0; s <= 8; s++ {
 				f.tick(s, 50, 5000)
@@ -244,7 +244,7 @@ func TestTiersReleased(t *testing.T) {
 		log     string
 	}{
 		{name: "configuration turns the tiers off", log: "priority-aware reclaim turned off: memory.high given back", release: func(f *tierFixture) {
-			cfg := config.Default()
+			cfg := tierTestConfig()
 			cfg.Reconciler.Tiers.Enabled = false
 			f.r.SetConfig(cfg)
 			f.tick(5, 50, 0)
@@ -259,7 +259,7 @@ func TestTiersReleased(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newTierFixture(t, config.Default())
+			f := newTierFixture(t, tierTestConfig())
 			for s := 0; s <= 4; s++ {
 				f.tick(s, 50, 0)
 			}
@@ -281,7 +281,7 @@ func TestTiersReleased(t *testing.T) {
 // memory.high the tiers set is lifted a step after the guard's stallFor,
 // and not lowered again for its releaseFor, even while pressure lasts.
 func TestTiersStallLift(t *testing.T) {
-	f := newTierFixture(t, config.Default())
+	f := newTierFixture(t, tierTestConfig())
 	for s := 0; s <= 4; s++ {
 		f.tick(s, 50, 0)
 	}
@@ -320,7 +320,7 @@ func TestTiersStallLift(t *testing.T) {
 // reclaim although MemAvailable is plenty (page cache), and such a reclaim
 // takes only what containers use above their requests.
 func TestNodePressureByPSI(t *testing.T) {
-	cfg := config.Default()
+	cfg := tierTestConfig()
 	cfg.Reconciler.Tiers.Enabled = false
 	h := newHarness(t, 2, cfg)
 	h.add("be", config.ClassBestEffort, decide(t, cfg, config.ClassBestEffort, beRequest, beLimit), v2Files{current: 200 * mi, activeFile: 200 * mi})
@@ -361,7 +361,7 @@ func TestNodePressureByPSI(t *testing.T) {
 // TestTierSignalWindow: at a 200ms interval a protected container's rates
 // are taken over a second, not over one tick.
 func TestTierSignalWindow(t *testing.T) {
-	cfg := config.Default()
+	cfg := tierTestConfig()
 	cfg.Reconciler.Interval.Duration = 200 * time.Millisecond
 	f := newTierFixture(t, cfg)
 	var got []float64
@@ -387,9 +387,9 @@ func TestTierSignalWindow(t *testing.T) {
 // what the plugin reclaimed from it itself is no theft.
 func TestTiersSteal(t *testing.T) {
 	t.Run("kernel reclaim starts the episode", func(t *testing.T) {
-		f := newTierFixture(t, config.Default())
+		f := newTierFixture(t, tierTestConfig())
 		f.tick(0, 0, 0)
-		f.ls.steal += 2000 // 2000 pages in a second: over the 1000/s threshold
+		f.ls.steal += 2000 // 2000 pages in a second: over the 256/s threshold
 		f.tick(1, 0, 0)
 		if st := f.stats("ls"); st.Steal != 2000 {
 			t.Fatalf("ls steal rate %v; want 2000 pages/s", st.Steal)
@@ -400,15 +400,15 @@ func TestTiersSteal(t *testing.T) {
 		f.noSevereExcept("drift repaired: a value the plugin set was changed; further repairs of it are not logged")
 	})
 	t.Run("the plugin's own reclaim is no theft", func(t *testing.T) {
-		f := newTierFixture(t, config.Default())
+		f := newTierFixture(t, tierTestConfig())
 		f.tick(0, 0, 0)
 		// The plugin took 8 MiB from it (2048 pages) and the kernel counts
 		// them in pgsteal: nothing left over the threshold.
 		f.r.states["ls"].stats.Reclaimed[ReasonWatermark] += 8 * mi
-		f.ls.steal += 2048 + 400
+		f.ls.steal += 2048 + 100
 		f.tick(1, 0, 0)
-		if st := f.stats("ls"); st.Steal != 400 {
-			t.Fatalf("ls steal rate %v; want 400 pages/s (2448 less the 2048 the plugin took)", st.Steal)
+		if st := f.stats("ls"); st.Steal != 100 {
+			t.Fatalf("ls steal rate %v; want 100 pages/s (2148 less the 2048 the plugin took)", st.Steal)
 		}
 		if got := f.victimReclaims(); len(got) != 0 {
 			t.Fatalf("reclaims %+v; want none", got)
