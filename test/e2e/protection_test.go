@@ -159,8 +159,10 @@ type protRun struct {
 	LSCgroup  map[string]string `json:"ls_cgroup"`
 	Ancestors map[string]string `json:"ancestors_memory_min"`
 	BE        *beResult         `json:"be,omitempty"`
-	// Trace samples the window once a second.
-	Trace []protSample `json:"trace,omitempty"`
+	// WindowStart is when the bursts began (UTC, for the plugin's log);
+	// Trace samples the window once a second from then.
+	WindowStart string       `json:"window_start"`
+	Trace       []protSample `json:"trace,omitempty"`
 }
 
 // protSample is one second of a run's window.
@@ -475,6 +477,7 @@ func runProtection(t *testing.T, e *suiteEnv, sc protScenario, m protMode, run *
 	availMin, lsCacheMin := int64(math.MaxInt64), int64(math.MaxInt64)
 	var beFileMax int64
 	t0 := time.Now()
+	run.WindowStart = t0.UTC().Format(time.RFC3339)
 	for end := t0.Add(protWindow); time.Now().Before(end); time.Sleep(time.Second) {
 		avail, lsCache := cgtest.Meminfo(t, "MemAvailable"), memStat(t, lsDir, "file")
 		s := protSample{T: time.Since(t0).Seconds(), LSFileMiB: mib(lsCache), MemAvailMiB: mib(avail),
@@ -559,7 +562,7 @@ func runProtection(t *testing.T, e *suiteEnv, sc protScenario, m protMode, run *
 func tierLog(log string) string {
 	var s strings.Builder
 	for _, l := range strings.Split(log, "\n") {
-		if strings.Contains(l, "tier") || strings.Contains(l, "reason=priority") || strings.Contains(l, "reason=node-pressure") {
+		if strings.Contains(l, "priority-aware") || strings.Contains(l, "reason=priority") || strings.Contains(l, "reason=node-pressure") {
 			s.WriteString(l + "\n")
 		}
 	}

@@ -111,7 +111,7 @@ func run(in, out string) error {
 	host, _ := os.Hostname()
 	w("# nri-memqos benchmarks")
 	w("")
-	w("Measured %s on %s (%d cores, %s, Go %s). Reproduce with `make bench` (about 13 minutes on 2 cores; as root).",
+	w("Measured %s on %s (%d cores, %s, Go %s). Reproduce with `make bench` (about 35 minutes on 2 cores; as root).",
 		time.Now().UTC().Format("2006-01-02"), host, runtime.NumCPU(), machineMemory(), strings.TrimPrefix(runtime.Version(), "go"))
 	w("Every comparison is measured side by side in one run; ratios are the headline, since the machine is shared.")
 	if len(missing) > 0 {
@@ -211,7 +211,7 @@ func run(in, out string) error {
 		}
 	}
 	for _, t := range protMissed {
-		w("- **%s** (%s). %s", t.Name, t.Detail, protMissReason(t.Name))
+		w("- **%s** (%s). %s", t.Name, t.Detail, t.Reason)
 	}
 	if !protMissing {
 		w("- **pgscan_direct** is no measure on Linux 6.1: the reclaim the plugin asks for through memory.reclaim is counted as direct reclaim too. The reader's own stalls (memory.pressure) and its hits of memory.max are the measure, and both fall to (near) zero with watermarks.")
