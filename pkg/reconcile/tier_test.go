@@ -262,7 +262,9 @@ func TestStallLift(t *testing.T) {
 // holds does not; the episode's end forgets it.
 func TestTierStepBackoff(t *testing.T) {
 	cfg := tierTestConfig().Reconciler.Tiers // throttleAfter 3s, calmFor 10s
-	sig := func(some float64) []TierSignal { return []TierSignal{{Priority: 100, PressureThreshold: 5, Some: some}} }
+	sig := func(some float64) []TierSignal {
+		return []TierSignal{{Priority: 100, PressureThreshold: 5, Some: some}}
+	}
 	var st TierState
 	var gaveBack []int
 	pressure := map[int]bool{0: true, 3: true}

@@ -99,15 +99,10 @@ func load(path string, mib int) error {
 			return nil
 		})
 		if err != nil {
-			db.Close()
-			return err
+			return errors.Join(err, db.Close())
 		}
 	}
-	if err := db.Sync(); err != nil {
-		db.Close()
-		return err
-	}
-	return db.Close()
+	return errors.Join(db.Sync(), db.Close())
 }
 
 func key(k uint64) []byte {
@@ -126,8 +121,7 @@ func serve(path, out string, gets int, idle time.Duration) error {
 		return err
 	}
 	_, err = io.Copy(io.Discard, f)
-	f.Close()
-	if err != nil {
+	if err := errors.Join(err, f.Close()); err != nil {
 		return err
 	}
 	db, err := bolt.Open(path, 0o444, &bolt.Options{ReadOnly: true})
