@@ -167,11 +167,11 @@ type Throttle struct {
 	High int64
 	// From is the usage when the throttle began: its steps are a share
 	// of the way from it down to the floor. A give-back past it goes on
-	// in steps up to the ceiling (the policy's memory.high) and releases
-	// the throttle there, or earlier once the victim leaves a step of it
-	// unused: one that fills whatever it gets (a file stream) would
-	// otherwise take back far more than it held when the throttle began,
-	// all at once. Without a ceiling, reaching From releases it.
+	// in doubling steps up to the ceiling (the policy's memory.high) and
+	// releases the throttle there, or earlier once the victim leaves a
+	// step of it unused: one that fills whatever it gets (a file stream)
+	// would otherwise take back far more than it held when the throttle
+	// began, all at once. Without a ceiling, reaching From releases it.
 	From int64
 	// StallSince starts the clock of a stall lift; HeldUntil is when a
 	// lifted victim may be lowered again.
@@ -241,6 +241,13 @@ func GiveBack(th Throttle, usage int64, b Bounds, step float64, page int64) Thro
 	s := stepBytes(th, b, step, page)
 	if th.High >= th.From && usage <= th.High-s {
 		return Throttle{}
+	}
+	// Past From each step doubles what was given back above it: the
+	// ceiling may be far above (the policy's memory.high of a best-effort
+	// container is most of the node), and steps sized for the way down
+	// would take hours to get there.
+	if th.High > th.From {
+		s = max(s, th.High-th.From)
 	}
 	th.High += s
 	top := b.Ceiling

@@ -172,6 +172,16 @@ func TestThrottleDownAndGiveBack(t *testing.T) {
 	if want := []int64{132*mi + step, 132*mi + 2*step, 132*mi + 3*step, 700 * mi, 0}; fmt.Sprint(highs) != fmt.Sprint(want) {
 		t.Fatalf("give-back steps of a victim at 500Mi %v; want %v", highs, want)
 	}
+	// A ceiling far above: past From each step doubles what was given
+	// back above it.
+	th, highs = low, nil
+	for th.High != 0 {
+		th = GiveBack(th, th.High, Bounds{Floor: b.Floor, Ceiling: 2 * gi}, 0.25, 4096)
+		highs = append(highs, th.High)
+	}
+	if want := []int64{132*mi + step, 132*mi + 2*step, 132*mi + 3*step, 700 * mi, 700*mi + step, 700*mi + 2*step, 700*mi + 4*step, 700*mi + 8*step, 0}; fmt.Sprint(highs) != fmt.Sprint(want) {
+		t.Fatalf("give-back steps under a far ceiling %v; want %v", highs, want)
+	}
 	// Without a ceiling, From releases it.
 	th, highs = low, nil
 	for th.High != 0 {
