@@ -218,7 +218,7 @@ func TestDecideBuiltinClasses(t *testing.T) {
 				Unified: map[string]string{"memory.min": "268435456", "memory.swap.max": "0"},
 				V1:      policy.V1Values{SoftLimit: i64(req256), Swappiness: i64(0), MemSwLimit: i64(memsw512)},
 			},
-			wantReclaim: config.Reclaim{HighWatermark: 0.95, LowWatermark: 0.9, Priority: 100, ProtectFromLowerPriority: true, PressureThreshold: 5, RefaultThreshold: 1000},
+			wantReclaim: config.Reclaim{HighWatermark: 0.95, LowWatermark: 0.9, Priority: 100, ProtectFromLowerPriority: true, PressureThreshold: 5, RefaultThreshold: 1000, StealThreshold: 256},
 		},
 		{
 			name: "burstable",
@@ -272,7 +272,7 @@ func TestDecideBuiltinClasses(t *testing.T) {
 				Unified: map[string]string{"memory.min": "268435456", "memory.swap.max": "0"},
 				V1:      policy.V1Values{SoftLimit: i64(req256), Swappiness: i64(0)},
 			},
-			wantReclaim: config.Reclaim{HighWatermark: 0.95, LowWatermark: 0.9, Priority: 100, ProtectFromLowerPriority: true, PressureThreshold: 5, RefaultThreshold: 1000},
+			wantReclaim: config.Reclaim{HighWatermark: 0.95, LowWatermark: 0.9, Priority: 100, ProtectFromLowerPriority: true, PressureThreshold: 5, RefaultThreshold: 1000, StealThreshold: 256},
 		},
 		{
 			name: "latency-sensitive guaranteed: request == limit, min capped below limit",
@@ -283,7 +283,7 @@ func TestDecideBuiltinClasses(t *testing.T) {
 				Unified: map[string]string{"memory.min": "483180544", "memory.swap.max": "0"},
 				V1:      policy.V1Values{SoftLimit: i64(maxProt512), Swappiness: i64(0), MemSwLimit: i64(512 * Mi)},
 			},
-			wantReclaim: config.Reclaim{HighWatermark: 0.95, LowWatermark: 0.9, Priority: 100, ProtectFromLowerPriority: true, PressureThreshold: 5, RefaultThreshold: 1000},
+			wantReclaim: config.Reclaim{HighWatermark: 0.95, LowWatermark: 0.9, Priority: 100, ProtectFromLowerPriority: true, PressureThreshold: 5, RefaultThreshold: 1000, StealThreshold: 256},
 		},
 		{
 			name: "burstable on guaranteed pod: low capped, no high",
@@ -305,7 +305,7 @@ func TestDecideBuiltinClasses(t *testing.T) {
 				Unified: map[string]string{"memory.min": "134217728", "memory.swap.max": "0"},
 				V1:      policy.V1Values{SoftLimit: i64(128 * Mi), Swappiness: i64(0), MemSwLimit: i64(512 * Mi)},
 			},
-			wantReclaim: config.Reclaim{HighWatermark: 0.95, LowWatermark: 0.9, Priority: 100, ProtectFromLowerPriority: true, PressureThreshold: 5, RefaultThreshold: 1000},
+			wantReclaim: config.Reclaim{HighWatermark: 0.95, LowWatermark: 0.9, Priority: 100, ProtectFromLowerPriority: true, PressureThreshold: 5, RefaultThreshold: 1000, StealThreshold: 256},
 		},
 	}
 	for _, tc := range tests {
