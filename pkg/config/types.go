@@ -275,10 +275,10 @@ type Reclaim struct {
 	// pressure; 0: not a signal.
 	RefaultThreshold float64 `json:"refaultThreshold,omitempty"`
 	// StealThreshold is the pages per second the kernel's reclaim takes
-	// from the container (memory.stat pgsteal, less what the plugin itself
-	// reclaimed from it) that count as pressure: it fires while the
-	// container is idle and losing the cache it will read next, before any
-	// refault; 0: not a signal.
+	// from the container (memory.stat pgsteal; a window in which the
+	// plugin reclaimed from it itself does not count) that count as
+	// pressure: it fires while the container is idle and losing the cache
+	// it will read next, before any refault; 0: not a signal.
 	StealThreshold float64 `json:"stealThreshold,omitempty"`
 }
 

@@ -22,8 +22,8 @@ type TierSignal struct {
 	Some float64
 	// Refaults are workingset refaults (file and anonymous) per second.
 	Refaults float64
-	// Steal is the pages per second reclaim took from the container,
-	// besides what the plugin reclaimed from it itself.
+	// Steal is the pages per second reclaim took from the container (0
+	// over a window in which the plugin reclaimed from it itself).
 	Steal float64
 	// PressureThreshold, RefaultThreshold and StealThreshold are the
 	// class's (0: not a signal).

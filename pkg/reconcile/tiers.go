@@ -178,8 +178,14 @@ func (r *Reconciler) tierSignal(now time.Time, smp sample, rcl *config.Reclaim) 
 				rates.some = float64(delta(sg.PSI.SomeTotal, base.sig.PSI.SomeTotal)) / 1e4 / dt
 			}
 			rates.refaults = float64(delta(sg.RefaultFile+sg.RefaultAnon, base.sig.RefaultFile+base.sig.RefaultAnon)) / dt
-			stolen, ownPages := delta(sg.Steal, base.sig.Steal), uint64(max(0, own-base.own)/r.page)
-			rates.steal = float64(stolen-min(stolen, ownPages)) / dt
+			// A window in which the plugin reclaimed from the container
+			// itself does not count: the kernel counts that reclaim in
+			// pgsteal too, and the plugin's own count (the usage drop
+			// around each write) is short of it while the container
+			// charges.
+			if own == base.own {
+				rates.steal = float64(delta(sg.Steal, base.sig.Steal)) / dt
+			}
 		} else if sg.HasPSI {
 			rates.some = sg.PSI.SomeAvg10 // first reading: the kernel's average
 		}
