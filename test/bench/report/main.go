@@ -111,7 +111,7 @@ func run(in, out string) error {
 	host, _ := os.Hostname()
 	w("# nri-memqos benchmarks")
 	w("")
-	w("Measured %s on %s (%d cores, %s, Go %s). Reproduce with `make bench` (about 35 minutes on 2 cores; as root).",
+	w("Measured %s on %s (%d cores, %s, Go %s). Reproduce with `make bench` (about 30 minutes on 2 cores; as root).",
 		time.Now().UTC().Format("2006-01-02"), host, runtime.NumCPU(), machineMemory(), strings.TrimPrefix(runtime.Version(), "go"))
 	w("Every comparison is measured side by side in one run; ratios are the headline, since the machine is shared.")
 	if len(missing) > 0 {
