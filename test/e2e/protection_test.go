@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"nri-memqos/pkg/cgroupfs"
 	"nri-memqos/test/internal/cgtest"
 	"nri-memqos/test/internal/wait"
 )
@@ -572,17 +573,11 @@ func tierLog(log string) string {
 // someTotal is the "some" total stall in µs of a cgroup's PSI file
 // (cpu.pressure, io.pressure); 0 where it cannot be read.
 func someTotal(dir, file string) int64 {
-	for _, line := range strings.Split(readFileOr(filepath.Join(dir, file)), "\n") {
-		if rest, ok := strings.CutPrefix(line, "some "); ok {
-			for _, f := range strings.Fields(rest) {
-				if v, ok := strings.CutPrefix(f, "total="); ok {
-					n, _ := strconv.ParseInt(v, 10, 64)
-					return n
-				}
-			}
-		}
+	p, err := cgroupfs.ParsePSI([]byte(readFileOr(filepath.Join(dir, file))))
+	if err != nil {
+		return 0
 	}
-	return 0
+	return int64(p.SomeTotal)
 }
 
 // histogram is kvread's latency histogram: bucket upper bound in ns ->
