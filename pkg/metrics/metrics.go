@@ -15,41 +15,19 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/common/expfmt"
 
-	"nri-memqos/pkg/reconcile"
+	"nri-memqos/pkg/metrics/view"
 )
 
 const namespace = "nri_memqos"
 
-// Container is what the plugin decided for one container.
-type Container struct {
-	ID, Namespace, Pod, Container, Class string
-	// Min and Low are the protection promised (bytes); High the policy's
-	// memory.high (0: none).
-	Min, Low, High int64
-}
-
-// Node is the node-wide protection state.
-type Node struct {
-	// PromisedMin is the memory.min promised to all containers together;
-	// CapMin the most that may be promised (nodeProtectionFraction × MemTotal).
-	PromisedMin, CapMin int64
-	// PromisedLow and CapLow are the same for memory.low
-	// (nodeLowProtectionFraction).
-	PromisedLow, CapLow int64
-	// AncestorRepairs counts, per ancestor cgroup, the values someone else
-	// lowered below what the plugin promised and the plugin wrote back.
-	AncestorRepairs map[string]uint64
-	// StateBytesWritten counts the bytes written to the state file and its
-	// journals since the plugin started.
-	StateBytesWritten uint64
-}
-
-// Source gives the metrics their values at scrape time.
-type Source interface {
-	Containers() []Container
-	Reconciler() map[string]reconcile.Stats
-	Node() Node
-}
+// Container, Node and Source are what the core shows the metrics; they are
+// defined in package view, which the core imports without the Prometheus
+// client (a short-lived OCI hook links the core, not the exporter).
+type (
+	Container = view.Container
+	Node      = view.Node
+	Source    = view.Source
+)
 
 // Logger receives the metrics' own complaints (series skipped, the
 // registry's errors); *logrus.Logger is one.

@@ -3,7 +3,7 @@ package node
 import (
 	"time"
 
-	"nri-memqos/pkg/metrics"
+	"nri-memqos/pkg/metrics/view"
 	"nri-memqos/pkg/reconcile"
 )
 
@@ -31,23 +31,23 @@ func (n *Node) targets() []reconcile.Target {
 }
 
 // MetricsSource gives the metrics the core's values at scrape time.
-func (n *Node) MetricsSource() metrics.Source { return metricsView{n} }
+func (n *Node) MetricsSource() view.Source { return metricsView{n} }
 
 type metricsView struct{ n *Node }
 
 // Containers lists the managed containers, less those created more than a
 // minute ago that never started (see createdGrace): a leftover of a failed
 // start and its successor have the same namespace, pod and container name.
-func (v metricsView) Containers() []metrics.Container {
+func (v metricsView) Containers() []view.Container {
 	v.n.mu.Lock()
 	defer v.n.mu.Unlock()
 	leftovers := v.n.leftovers()
-	out := make([]metrics.Container, 0, len(v.n.containers))
+	out := make([]view.Container, 0, len(v.n.containers))
 	for id, t := range v.n.containers {
 		if leftovers[id] {
 			continue
 		}
-		c := metrics.Container{
+		c := view.Container{
 			ID: id, Namespace: t.pod.Namespace, Pod: t.pod.Name, Container: t.ctr.Name, Class: t.decision.Class,
 			Min: t.decision.ProtectedMin(), Low: t.decision.ProtectedLow(),
 		}
@@ -66,10 +66,10 @@ func (v metricsView) Reconciler() map[string]reconcile.Stats {
 	return nil
 }
 
-func (v metricsView) Node() metrics.Node {
+func (v metricsView) Node() view.Node {
 	v.n.mu.Lock()
 	defer v.n.mu.Unlock()
-	m := metrics.Node{PromisedMin: v.n.ledger.TotalMin(""), PromisedLow: v.n.ledger.TotalLow(""),
+	m := view.Node{PromisedMin: v.n.ledger.TotalMin(""), PromisedLow: v.n.ledger.TotalLow(""),
 		AncestorRepairs: v.n.AncestorRepairs()}
 	if v.n.store != nil {
 		m.StateBytesWritten = v.n.store.BytesWritten()
