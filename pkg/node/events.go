@@ -154,6 +154,7 @@ func (n *Node) Remove(c Container) {
 	n.noteCount(len(n.containers))
 	n.forget(c.ID)
 	n.dropRequest(c.ID)
+	n.notePromise(c.ID, nil)
 	if paths := n.ledger.Remove(c.ID); len(paths) > 0 && n.fs != nil && n.fs.Version == 2 {
 		n.ancestorsLater(ctrLog(n.log, c), paths, protection.Full)
 	}
@@ -243,6 +244,14 @@ func (n *Node) limitInForce(c Container) int64 {
 func (n *Node) redecide(event string, list []Container) []Container {
 	touched := n.ledger.Reset()
 	prev := n.containers
+	defer func() {
+		// Containers no longer managed lose their saved promise.
+		for id := range n.promises {
+			if _, ok := n.containers[id]; !ok {
+				n.notePromise(id, nil)
+			}
+		}
+	}()
 	n.containers = make(map[string]*tracked, len(list))
 	decided := make([]Container, 0, len(list))
 	for _, c := range list {

@@ -34,6 +34,11 @@ type Options struct {
 	// NodePSI gives the reconciler the node's memory pressure; nil reads
 	// /proc/pressure/memory.
 	NodePSI func() (cgroupfs.PSI, error)
+	// OneShot is a core for one event of a short-lived process (the OCI
+	// hook): it takes the other containers' promises from the state file,
+	// since no runtime listing follows, and writes everything before the
+	// event returns (CreateNow, RemoveNow); Run is not called.
+	OneShot bool
 }
 
 // Container is one container as the runtime presents it, in policy facts.
@@ -95,6 +100,10 @@ type Node struct {
 	// container's cgroup (for cleanup); see entries.go. Kept across
 	// restarts in the state file.
 	entries map[string]*state.Container
+	// promises are, per container ID, the protection promised, as the
+	// state file keeps it for short-lived processes (see OneShot).
+	promises map[string]state.Promise
+	oneShot  bool
 
 	reconciler *reconcile.Reconciler
 	// unsupported are the unified files the kernel does not offer; probed
@@ -138,6 +147,8 @@ func New(o Options) *Node {
 		meminfo:    o.Meminfo,
 		nodePSI:    o.NodePSI,
 		fileConfig: o.FileConfig,
+		oneShot:    o.OneShot,
+		promises:   map[string]state.Promise{},
 		ledger:     protection.New(o.Host.MemTotal),
 		containers: map[string]*tracked{},
 		requests:   map[string]int64{},
@@ -145,7 +156,7 @@ func New(o Options) *Node {
 		repairs:    newRepairs(),
 		pend:       &pending{since: map[string]time.Time{}},
 		effects:    newEffects(),
-		changed:    changes{requests: map[string]struct{}{}, entries: map[string]struct{}{}},
+		changed:    changes{requests: map[string]struct{}{}, entries: map[string]struct{}{}, promises: map[string]struct{}{}},
 	}
 }
 

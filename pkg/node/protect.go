@@ -5,6 +5,7 @@ import (
 
 	"nri-memqos/pkg/cgroupfs"
 	"nri-memqos/pkg/protection"
+	"nri-memqos/pkg/state"
 )
 
 // promise records a container's protection and has its ancestors raised
@@ -23,11 +24,9 @@ func (n *Node) setPromise(id string, t *tracked) []string {
 	if n.fs.Version == 2 && t.rel != "" {
 		ancestors = cgroupfs.Ancestors(t.rel)
 	}
-	return n.ledger.Set(id, protection.Promise{
-		Ancestors: ancestors,
-		Min:       t.decision.ProtectedMin(),
-		Low:       t.decision.ProtectedLow(),
-	})
+	p := protection.Promise{Ancestors: ancestors, Min: t.decision.ProtectedMin(), Low: t.decision.ProtectedLow()}
+	n.notePromise(id, &state.Promise{Path: t.rel, Min: p.Min, Low: p.Low})
+	return n.ledger.Set(id, p)
 }
 
 // applyAncestors brings ancestors to the ledger's sums (the ledger locks

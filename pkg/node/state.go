@@ -3,6 +3,8 @@ package node
 import (
 	"maps"
 
+	"nri-memqos/pkg/cgroupfs"
+	"nri-memqos/pkg/protection"
 	"nri-memqos/pkg/state"
 )
 
@@ -16,7 +18,7 @@ import (
 // changes are the containers whose request or entry an event changed, for
 // its journal record.
 type changes struct {
-	requests, entries map[string]struct{}
+	requests, entries, promises map[string]struct{}
 }
 
 // loadState takes back what a previous process of the plugin saved for the
@@ -35,6 +37,19 @@ func (n *Node) loadState() {
 		n.ledger.SetJournal(ledgerJournal{n})
 	}
 	n.ledger.Restore(st.Ancestors)
+	n.promises = make(map[string]state.Promise, len(st.Promises))
+	maps.Copy(n.promises, st.Promises)
+	if n.oneShot {
+		// No runtime listing follows to rebuild the promises from: the
+		// saved ones are the other containers'.
+		for id, p := range st.Promises {
+			var ancestors []string
+			if n.fs.Version == 2 && p.Path != "" {
+				ancestors = cgroupfs.Ancestors(p.Path)
+			}
+			n.ledger.Set(id, protection.Promise{Ancestors: ancestors, Min: p.Min, Low: p.Low})
+		}
+	}
 	maps.Copy(n.requests, st.Requests)
 	for id, e := range st.Containers {
 		if e == nil || e.Path == "" {
@@ -53,15 +68,27 @@ func (n *Node) loadState() {
 // saveState appends what the event changed to the journal. Callers hold
 // n.mu.
 func (n *Node) saveState() {
-	if len(n.changed.requests) == 0 && len(n.changed.entries) == 0 {
+	if len(n.changed.requests) == 0 && len(n.changed.entries) == 0 && len(n.changed.promises) == 0 {
 		return
 	}
 	if n.store == nil {
 		clear(n.changed.requests)
 		clear(n.changed.entries)
+		clear(n.changed.promises)
 		return
 	}
 	rec := &state.Record{}
+	for id := range n.changed.promises {
+		if p, ok := n.promises[id]; ok {
+			if rec.Promises == nil {
+				rec.Promises = map[string]state.Promise{}
+			}
+			rec.Promises[id] = p
+		} else {
+			rec.DropPromises = append(rec.DropPromises, id)
+		}
+	}
+	clear(n.changed.promises)
 	for id := range n.changed.requests {
 		if v, ok := n.requests[id]; ok {
 			if rec.Requests == nil {
@@ -93,6 +120,23 @@ func (n *Node) saveState() {
 // hold n.mu.
 func (n *Node) requestChanged(id string) { n.changed.requests[id] = struct{}{} }
 func (n *Node) entryChanged(id string)   { n.changed.entries[id] = struct{}{} }
+
+// notePromise keeps the promise of container id for the state file: only
+// a promise of some protection is kept (p nil or zero drops it). Callers
+// hold n.mu.
+func (n *Node) notePromise(id string, p *state.Promise) {
+	old, had := n.promises[id]
+	switch {
+	case p == nil || (p.Min == 0 && p.Low == 0):
+		if had {
+			delete(n.promises, id)
+			n.changed.promises[id] = struct{}{}
+		}
+	case !had || old != *p:
+		n.promises[id] = *p
+		n.changed.promises[id] = struct{}{}
+	}
+}
 
 // record remembers the request resolved for a container. Callers hold n.mu.
 func (n *Node) record(id string, request int64) {

@@ -147,6 +147,14 @@ func (l *Ledger) pruneMaxes(paths []string) {
 	}
 }
 
+// Promised returns the promise of container id, if it has one.
+func (l *Ledger) Promised(id string) (Promise, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p, ok := l.promises[id]
+	return p, ok
+}
+
 // Remove forgets a container's promise and returns the affected ancestors.
 func (l *Ledger) Remove(id string) []string {
 	l.mu.Lock()

@@ -44,12 +44,16 @@ type Record struct {
 	// deletes them (only Path and File count).
 	Ancestors     []Value `json:"anc,omitempty"`
 	DropAncestors []Value `json:"ancDrop,omitempty"`
+	// Promises set containers' promises; DropPromises deletes them.
+	Promises     map[string]Promise `json:"prom,omitempty"`
+	DropPromises []string           `json:"promDrop,omitempty"`
 }
 
 // Empty tells that r changes nothing.
 func (r *Record) Empty() bool {
 	return len(r.Requests) == 0 && len(r.DropRequests) == 0 && len(r.Containers) == 0 &&
-		len(r.DropContainers) == 0 && len(r.Ancestors) == 0 && len(r.DropAncestors) == 0
+		len(r.DropContainers) == 0 && len(r.Ancestors) == 0 && len(r.DropAncestors) == 0 &&
+		len(r.Promises) == 0 && len(r.DropPromises) == 0
 }
 
 // builder applies many records to a state: ancestors stay in a map until
@@ -84,6 +88,13 @@ func (b *builder) apply(r *Record) {
 	maps.Copy(s.Containers, r.Containers)
 	for _, id := range r.DropContainers {
 		delete(s.Containers, id)
+	}
+	if len(r.Promises) > 0 && s.Promises == nil {
+		s.Promises = map[string]Promise{}
+	}
+	maps.Copy(s.Promises, r.Promises)
+	for _, id := range r.DropPromises {
+		delete(s.Promises, id)
 	}
 	for _, v := range r.Ancestors {
 		b.anc[ancestorKey{v.Path, v.File}] = v

@@ -36,9 +36,23 @@ type State struct {
 	// Containers are, per container ID, the files the plugin set in the
 	// cgroups of the containers it manages, for `nri-memqos cleanup`.
 	Containers map[string]*Container `json:"containers,omitempty"`
+	// Promises are, per container ID, the protection promised to it: a
+	// short-lived process (the OCI hook) rebuilds the ledger's sums from
+	// them, where the NRI plugin has the runtime's listing.
+	Promises map[string]Promise `json:"promises,omitempty"`
 	// Journal is the first journal generation this snapshot does not
 	// include (see Store); 0 in a state saved before journals.
 	Journal uint64 `json:"journal,omitempty"`
+}
+
+// Promise is the protection promised to one container: memory.min and
+// memory.low, and its cgroup (relative to the hierarchy root, as
+// cgroupfs.RelPath gives it; "" when unknown), whose ancestors carry the
+// sums on cgroup v2.
+type Promise struct {
+	Path string `json:"path,omitempty"`
+	Min  int64  `json:"min,omitempty"`
+	Low  int64  `json:"low,omitempty"`
 }
 
 // Container is what the plugin set in one container's cgroup, so that
