@@ -11,11 +11,12 @@ import (
 	"nri-memqos/pkg/cgroupfs"
 	"nri-memqos/pkg/cleanup"
 	"nri-memqos/pkg/config"
+	"nri-memqos/pkg/ocihook"
 	"nri-memqos/pkg/state"
 )
 
 // stateFileName is the plugin's state file under -state-dir.
-const stateFileName = "ancestors.json"
+const stateFileName = ocihook.StateFileName
 
 const cleanupUsage = `Usage: nri-memqos cleanup [flags]
 

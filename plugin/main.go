@@ -24,11 +24,16 @@ import (
 	"nri-memqos/pkg/health"
 	"nri-memqos/pkg/metrics"
 	"nri-memqos/pkg/node"
+	"nri-memqos/pkg/ocihook"
+	"nri-memqos/pkg/state"
 )
 
 const (
 	defaultName = "nri-memqos"
 	defaultIdx  = "10"
+	// pluginLockWait bounds how long the plugin waits at start for OCI
+	// hooks in progress on the same state.
+	pluginLockWait = 5 * time.Second
 )
 
 func main() {
@@ -37,6 +42,9 @@ func main() {
 	}
 	if len(os.Args) > 1 && os.Args[1] == "cleanup" {
 		os.Exit(runCleanup(os.Args[2:], os.Stdout, os.Stderr))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "oci-hook" {
+		os.Exit(ocihook.Main("nri-memqos oci-hook", os.Args[2:], os.Stdin, os.Stderr))
 	}
 	if err := run(); err != nil {
 		fmt.Fprintf(os.Stderr, "nri-memqos: %v\n", err)
@@ -84,6 +92,16 @@ func run() error {
 			log.Warnf("running without saved state: %v", err)
 		} else {
 			stateFile = filepath.Join(*stateDir, stateFileName)
+		}
+	}
+	if stateFile != "" {
+		// OCI hooks on this node leave the state to the plugin while it
+		// holds this lock (pkg/state, lock.go).
+		lock, err := state.LockPlugin(stateFile, pluginLockWait)
+		if err != nil {
+			log.Warnf("%v; OCI hooks on this node may write the state too", err)
+		} else {
+			defer lock.Release() //nolint:errcheck // the kernel drops the lock at exit anyway
 		}
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
