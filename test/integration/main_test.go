@@ -11,8 +11,9 @@ import (
 	"nri-memqos/test/internal/gobuild"
 )
 
-// pluginBin is the plugin binary built once by TestMain.
-var pluginBin string
+// pluginBin is the plugin binary and hookBin the slim OCI hook
+// (nri-memqos-oci-hook), built once by TestMain.
+var pluginBin, hookBin string
 
 func TestMain(m *testing.M) {
 	os.Exit(runTests(m))
@@ -29,6 +30,11 @@ func runTests(m *testing.M) int {
 	pluginBin, err = gobuild.Binary(dir, "nri-memqos", "nri-memqos/plugin")
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "integration: failed to build the plugin: %v\n", err)
+		return 1
+	}
+	hookBin, err = gobuild.Binary(dir, "nri-memqos-oci-hook", "nri-memqos/plugin/oci-hook")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "integration: failed to build the OCI hook: %v\n", err)
 		return 1
 	}
 
