@@ -126,7 +126,7 @@ func run(log *logrus.Logger, configFile, stateDir string, stdin io.Reader) error
 		core.RemoveNow(c)
 	} else if _, err = core.CreateNow(c); err != nil {
 		_ = core.Close()
-		return err
+		return fmt.Errorf("container %.12s: %w", c.ID, err)
 	}
 	return core.Close()
 }

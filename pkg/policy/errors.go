@@ -16,7 +16,16 @@ type InputError struct {
 }
 
 func (e *InputError) Error() string {
-	msg := fmt.Sprintf("memqos: pod %s/%s container %q: %s %q", e.Namespace, e.Pod, e.Container, e.Key, e.Value)
+	var msg string
+	switch {
+	case e.Namespace != "" || e.Pod != "":
+		msg = fmt.Sprintf("memqos: pod %s/%s container %q: %s %q", e.Namespace, e.Pod, e.Container, e.Key, e.Value)
+	case e.Container != "":
+		// No pod: a container of podman's, seen by the OCI hook.
+		msg = fmt.Sprintf("memqos: container %q: %s %q", e.Container, e.Key, e.Value)
+	default:
+		msg = fmt.Sprintf("memqos: %s %q", e.Key, e.Value)
+	}
 	if e.Reason != "" {
 		msg += ": " + e.Reason
 	}
