@@ -7,12 +7,14 @@ FUZZ_DECIDE ?= 120000x
 FUZZ_LEDGER ?= 2500x
 export CGO_ENABLED := 0
 
-.PHONY: all build check test unit integration fuzz lint clean e2e e2e-deps e2e-bin demo bench
+.PHONY: all build check test unit integration fuzz lint clean e2e e2e-deps e2e-bin demo bench install-oci-hook
 
-# plugin-build OUT[,GOARCH]: the one way the plugin binary is built, for
-# build, build-static, install, install-systemd, e2e-bin and image: linux,
-# static (no cgo), stripped, no local paths; GOARCH defaults to the host's.
-plugin-build = CGO_ENABLED=0 GOOS=linux $(if $(2),GOARCH=$(2) )$(GO) build -trimpath -ldflags '-s -w' -o $(1) ./plugin
+# plugin-build OUT[,GOARCH[,PKG]]: the one way the plugin binary (PKG
+# ./plugin, or the slim OCI hook ./plugin/oci-hook) is built, for build,
+# build-static, install, install-systemd, install-oci-hook, e2e-bin and
+# image: linux, static (no cgo), stripped, no local paths; GOARCH defaults
+# to the host's.
+plugin-build = CGO_ENABLED=0 GOOS=linux $(if $(2),GOARCH=$(2) )$(GO) build -trimpath -ldflags '-s -w' -o $(1) $(if $(3),$(3),./plugin)
 
 # golangci-lint at the version test/tools/lint/go.mod pins (its own module,
 # so that its dependencies leave test/tools' containerd and runc alone), built
@@ -109,6 +111,7 @@ e2e-deps: $(E2E_OUT)/kernel/.ok
 	  command -v mkfs.ext4 >/dev/null || pkgs="$$pkgs e2fsprogs"; \
 	  dpkg -s libseccomp-dev >/dev/null 2>&1 || pkgs="$$pkgs libseccomp-dev"; \
 	  command -v pkg-config >/dev/null || pkgs="$$pkgs pkg-config"; \
+	  command -v podman >/dev/null || pkgs="$$pkgs podman"; \
 	  if [ -n "$$pkgs" ]; then \
 	    echo "installing$$pkgs"; apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$pkgs; \
@@ -135,6 +138,7 @@ $(E2E_OUT)/kernel/.ok:
 ## for a seccomp profile, and a runc without seccomp fails them all.
 e2e-bin: $(E2E_BIN)/.tools-stamp
 	$(call plugin-build,$(E2E_BIN)/nri-memqos)
+	$(call plugin-build,$(E2E_BIN)/nri-memqos-oci-hook,,./plugin/oci-hook)
 
 $(E2E_BIN)/.tools-stamp: test/tools/tools.go test/tools/go.mod test/tools/go.sum | e2e-deps
 	@mkdir -p $(E2E_BIN)/cni
@@ -201,6 +205,19 @@ install: build-static
 	$(call install-conf,config/nri-memqos.yaml,$(DESTDIR)/etc/nri/conf.d/10-nri-memqos.conf)
 	@echo "restart the runtime (containerd or crio) to start the plugin; NRI must be on: see config/runtime/"
 	@echo "to uninstall: see README.md, Uninstall (nri-memqos cleanup withdraws what the plugin set)"
+
+## install-oci-hook: the OCI hook for runtimes without NRI (CRI-O without
+## NRI, podman): the binaries first (the hook; nri-memqos for cleanup and
+## explain), then the configuration, then the hooks.d file (a hooks.d file
+## whose binary is missing fails every container start).
+OCI_HOOKS_DIR ?= /usr/share/containers/oci/hooks.d
+install-oci-hook: build-static
+	$(call plugin-build,$(BIN)/nri-memqos-oci-hook,,./plugin/oci-hook)
+	install -D -m 0755 $(BIN)/nri-memqos-oci-hook "$(DESTDIR)/usr/local/bin/nri-memqos-oci-hook"
+	install -D -m 0755 $(BIN)/nri-memqos "$(DESTDIR)/usr/local/bin/nri-memqos"
+	$(call install-conf,config/nri-memqos.yaml,$(DESTDIR)/etc/nri-memqos/nri-memqos.yaml)
+	install -D -m 0644 config/runtime/oci-hooks.d/nri-memqos.json "$(DESTDIR)$(OCI_HOOKS_DIR)/nri-memqos.json"
+	@echo "podman and CRI-O read $(OCI_HOOKS_DIR) at each container start (CRI-O watches it); see README.md, Without NRI: OCI hooks"
 
 install-systemd: build-static
 	install -D -m 0755 $(BIN)/nri-memqos "$(DESTDIR)/usr/local/bin/nri-memqos"
