@@ -66,7 +66,7 @@ func loadEnv(t *testing.T) *suiteEnv {
 	if e.binDir == "" {
 		skipOrFail(t, "%s is not set", envBinDir)
 	}
-	for _, b := range []string{"containerd", "containerd-shim-runc-v2", "ctr", "runc", "crictl", "nri-memqos"} {
+	for _, b := range []string{"containerd", "containerd-shim-runc-v2", "ctr", "runc", "crictl", "nri-memqos", "nri-memqos-oci-hook"} {
 		if _, err := os.Stat(filepath.Join(e.binDir, b)); err != nil {
 			skipOrFail(t, "missing %s in %s: %v", b, e.binDir, err)
 		}
@@ -321,14 +321,18 @@ func unmountUnder(dir string) {
 }
 
 // kubepodsDirs lists the kubepods cgroup directory of every hierarchy.
-func kubepodsDirs() []string {
+func kubepodsDirs() []string { return cgroupDirsNamed("kubepods") }
+
+// cgroupDirsNamed lists the directories rel below the cgroup mount and
+// below each of its hierarchies (cgroup v1).
+func cgroupDirsNamed(rel string) []string {
 	var dirs []string
-	if d := filepath.Join(cgroupMount, "kubepods"); isDir(d) {
+	if d := filepath.Join(cgroupMount, rel); isDir(d) {
 		dirs = append(dirs, d)
 	}
 	entries, _ := os.ReadDir(cgroupMount)
 	for _, e := range entries {
-		if d := filepath.Join(cgroupMount, e.Name(), "kubepods"); isDir(d) {
+		if d := filepath.Join(cgroupMount, e.Name(), rel); isDir(d) {
 			dirs = append(dirs, d)
 		}
 	}
@@ -342,8 +346,11 @@ func isDir(p string) bool {
 
 // removeKubepodsCgroups removes the kubepods trees, deepest directories first
 // (cgroup directories are removed with rmdir, their files go with them).
-func removeKubepodsCgroups() {
-	for _, top := range kubepodsDirs() {
+func removeKubepodsCgroups() { removeCgroupTrees(kubepodsDirs()) }
+
+// removeCgroupTrees removes cgroup trees, deepest directories first.
+func removeCgroupTrees(tops []string) {
+	for _, top := range tops {
 		var dirs []string
 		_ = filepath.WalkDir(top, func(p string, d fs.DirEntry, err error) error {
 			if err == nil && d.IsDir() {

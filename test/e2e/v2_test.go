@@ -34,7 +34,7 @@ const (
 // restart, resize and DaemonSet scenarios run in that VM under a real
 // kubelet: TestKubeNodeVM.)
 func TestCgroupV2VM(t *testing.T) {
-	guests := []string{"TestReconcilerV2", "TestTiersV2", "TestDemoGuest", "TestAncestorRepairV2"}
+	guests := []string{"TestReconcilerV2", "TestTiersV2", "TestDemoGuest", "TestAncestorRepairV2", "TestOCIHookRuncV2"}
 	if only := os.Getenv(envVMTests); only != "" {
 		guests = strings.Split(only, ",")
 	}
@@ -124,7 +124,7 @@ func runGuest(t *testing.T, g guestRun) (string, int) {
 	for _, m := range modules {
 		files["/e2e/modules/"+m+".ko"] = filepath.Join(modDir, m+".ko")
 	}
-	for _, b := range []string{"containerd", "containerd-shim-runc-v2", "ctr", "runc", "crictl", "nri-memqos",
+	for _, b := range []string{"containerd", "containerd-shim-runc-v2", "ctr", "runc", "crictl", "nri-memqos", "nri-memqos-oci-hook",
 		"cni/ptp", "cni/host-local", "cni/loopback"} {
 		files["/usr/local/bin/"+b] = filepath.Join(e.binDir, b)
 	}
