@@ -20,13 +20,16 @@ import (
 
 const namespace = "nri_memqos"
 
-// Container, Node and Source are what the core shows the metrics; they are
-// defined in package view, which the core imports without the Prometheus
-// client (a short-lived OCI hook links the core, not the exporter).
+// What the core shows the metrics is defined in package view, which the
+// core imports without the Prometheus client (a short-lived OCI hook links
+// the core, not the exporter).
 type (
+	// Container is what the plugin decided for one container.
 	Container = view.Container
-	Node      = view.Node
-	Source    = view.Source
+	// Node is the node-wide protection state.
+	Node = view.Node
+	// Source gives the metrics their values at scrape time.
+	Source = view.Source
 )
 
 // Logger receives the metrics' own complaints (series skipped, the

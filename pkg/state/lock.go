@@ -41,8 +41,10 @@ func (l *Lock) Release() error {
 	return errors.Join(errs...)
 }
 
-// PluginLockName and WriterLockName are the lock files of the state at path.
+// PluginLockName is the plugin lock's file of the state at path.
 func PluginLockName(path string) string { return path + ".plugin.lock" }
+
+// WriterLockName is the writer lock's file of the state at path.
 func WriterLockName(path string) string { return path + ".lock" }
 
 // LockPlugin takes the plugin lock exclusively for the NRI plugin, waiting

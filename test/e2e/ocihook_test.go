@@ -117,7 +117,11 @@ func TestPodmanOCIHook(t *testing.T) {
 		return
 	}
 	dir := workDir(t)
-	t.Cleanup(func() { os.RemoveAll(dir) })
+	t.Cleanup(func() {
+		if err := os.RemoveAll(dir); err != nil {
+			t.Error(err)
+		}
+	})
 	hooksDir, stateDir := filepath.Join(dir, "hooks.d"), filepath.Join(dir, "state")
 	config := filepath.Join(dir, "memqos.yaml")
 	cgtest.Write(t, config, "cgroupVersion: 1\n")
@@ -215,7 +219,9 @@ func TestOCIHookRuncV2(t *testing.T) {
 	top := "/" + filepath.Base(dir)
 	t.Cleanup(func() {
 		removeCgroupTrees(cgroupDirsNamed(top))
-		os.RemoveAll(dir)
+		if err := os.RemoveAll(dir); err != nil {
+			t.Error(err)
+		}
 	})
 	config, stateDir := filepath.Join(dir, "memqos.yaml"), filepath.Join(dir, "state")
 	cgtest.Write(t, config, "cgroupVersion: 2\n")
@@ -278,7 +284,7 @@ func TestOCIHookRuncV2(t *testing.T) {
 		cmd := exec.Command(runc, "--root", filepath.Join(dir, "runc"), "run", "--detach", "--bundle", bundle, c.id)
 		cmd.Stdout, cmd.Stderr = logFile, logFile
 		err = cmd.Run()
-		logFile.Close()
+		_ = logFile.Close() // runc's output is read back from the file's name
 		if err != nil {
 			out, _ := os.ReadFile(logFile.Name())
 			t.Fatalf("runc run %s: %v: %s", c.id, err, out)
