@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"github.com/sirupsen/logrus"
@@ -60,7 +61,9 @@ func Main(prog string, args []string, stdin io.Reader, stderr io.Writer) int {
 		log.SetLevel(lvl)
 	}
 	if err := run(log, *configFile, *stateDir, stdin); err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", prog, err)
+		// One line: errors joined (several files that could not be
+		// written) go on it one after the other.
+		fmt.Fprintf(stderr, "%s: %s\n", prog, strings.ReplaceAll(err.Error(), "\n", "; "))
 		return 1
 	}
 	return 0
@@ -90,7 +93,10 @@ func run(log *logrus.Logger, configFile, stateDir string, stdin io.Reader) error
 			return nil
 		}
 	case specs.StateStopped:
-		c, _ = Facts(&st, nil, nil)
+		var ok bool
+		if c, ok = Facts(&st, nil, nil); !ok {
+			return nil
+		}
 	default:
 		return fmt.Errorf("container %s is %q: run this hook at createRuntime or prestart (creating) and poststop (stopped)", st.ID, st.Status)
 	}
