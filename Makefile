@@ -156,6 +156,7 @@ bench: e2e-deps e2e-bin image
 	TMPDIR=/dev/shm $(GO) test -run '^$$' -bench '^BenchmarkCreate$$' -benchtime 3000x -count 3 ./pkg/node/ > $(BENCH_OUT)/events.txt
 	$(GO) test -run '^$$' -bench '^BenchmarkScrape$$' -benchtime 5x -count 3 ./pkg/metrics/ >> $(BENCH_OUT)/events.txt
 	BENCH_OUT=$(BENCH_OUT) $(GO) test -count=1 -run '^TestHookCost$$' -v -timeout 30m ./test/bench/hook/
+	BENCH_OUT=$(BENCH_OUT) $(GO) test -count=1 -run '^TestOCIHookCost$$' -v -timeout 10m ./test/bench/ocihook/
 	BENCH_OUT=$(BENCH_OUT) $(E2E_ENV) $(GO) test -count=1 -run '^TestBenchProtection$$' -v -timeout 50m ./test/e2e/
 	@$(GO) run ./test/bench/report -in $(BENCH_OUT) -out docs
 

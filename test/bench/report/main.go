@@ -6,7 +6,8 @@
 // pkg/reconcile), events.txt (`go test -bench` output of pkg/node's
 // BenchmarkCreate and pkg/metrics' BenchmarkScrape), hook.json
 // (test/bench/hook), protection.json
-// (test/e2e TestBenchProtection). An input that is missing leaves its
+// (test/e2e TestBenchProtection), ocihook.json (test/bench/ocihook
+// TestOCIHookCost). An input that is missing leaves its
 // section out of the report with a note (and a warning on stderr), so a
 // part of the benchmark run alone can be rendered; one that is there but
 // cannot be read or has no results fails the report, and so does a run with
@@ -41,7 +42,7 @@ type bgReader struct {
 }
 
 func main() {
-	in := flag.String("in", "_output/bench", "directory with reconciler.txt, hook.json and protection.json")
+	in := flag.String("in", "_output/bench", "directory with reconciler.txt, events.txt, hook.json, protection.json and ocihook.json")
 	out := flag.String("out", "docs", "directory for benchmarks.md and the charts")
 	flag.Parse()
 	if err := run(*in, *out); err != nil {
@@ -98,8 +99,13 @@ func run(in, out string) error {
 	if err != nil {
 		return err
 	}
-	if recMissing && hookMissing && protMissing {
-		return fmt.Errorf("%s has none of reconciler.txt, hook.json and protection.json: run make bench", in)
+	var oci ociReport
+	ociMissing, err := optional("ocihook.json", readJSON(filepath.Join(in, "ocihook.json"), &oci))
+	if err != nil {
+		return err
+	}
+	if recMissing && hookMissing && protMissing && ociMissing {
+		return fmt.Errorf("%s has none of reconciler.txt, hook.json, protection.json and ocihook.json: run make bench", in)
 	}
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return err
@@ -171,6 +177,20 @@ func run(in, out string) error {
 		headlines, protMissed = append(headlines, h...), m
 	}
 
+	var ociMissed []string
+	if ociMissing {
+		w("## 5. OCI hook cost")
+		w("")
+		w("Not run: no ocihook.json in `%s` (`BENCH_OUT=DIR go test -count=1 -run '^TestOCIHookCost$' -v ./test/bench/ocihook/` writes it).", in)
+		w("")
+	} else {
+		h, m, err := renderOCIHook(w, &oci)
+		if err != nil {
+			return fmt.Errorf("%s: %w", filepath.Join(in, "ocihook.json"), err)
+		}
+		headlines, ociMissed = append(headlines, h...), m
+	}
+
 	w("## Where a target is missed, and why")
 	w("")
 	if !hookMissing {
@@ -212,6 +232,9 @@ func run(in, out string) error {
 	}
 	for _, t := range protMissed {
 		w("- **%s** (%s). %s", t.Name, t.Detail, t.Reason)
+	}
+	for _, m := range ociMissed {
+		w("- %s", m)
 	}
 	if !protMissing {
 		w("- **pgscan_direct** is no measure on Linux 6.1: the reclaim the plugin asks for through memory.reclaim is counted as direct reclaim too. The reader's own stalls (memory.pressure) and its hits of memory.max are the measure, and both fall to (near) zero with watermarks.")
