@@ -76,7 +76,6 @@ func (n *Node) writeNow(c Container) error {
 		return err
 	}
 	u := d.UnifiedV2() // noted in the container's entry by Create
-
 	maps.DeleteFunc(u, func(k, _ string) bool { return n.unsupported[k] })
 	var errs []error
 	for _, file := range slices.Sorted(maps.Keys(u)) {
