@@ -805,3 +805,40 @@ func mustMarshal(t *testing.T, v any) []byte {
 	}
 	return b
 }
+
+// TestReadSpecKeepsWhatFactsReads checks that the parts of config.json
+// ReadSpec decodes are all Facts reads: the facts of the spec read back
+// equal those of the spec written, every field set.
+func TestReadSpecKeepsWhatFactsReads(t *testing.T) {
+	adj := 900
+	limit := int64(536870912)
+	full := &specs.Spec{
+		Version:     "1.0.2",
+		Annotations: map[string]string{"memqos.nri.io/class": "burstable", "memqos.nri.io/memory-request": "256Mi", "io.kubernetes.container.name": "app"},
+		Process:     &specs.Process{OOMScoreAdj: &adj, Args: []string{"/bin/sleep", "1"}, Cwd: "/"},
+		Root:        &specs.Root{Path: "rootfs"},
+		Linux: &specs.Linux{
+			CgroupsPath: "kubepods-burstable-pod1234.slice:crio:abc",
+			Resources: &specs.LinuxResources{
+				Memory:  &specs.LinuxMemory{Limit: &limit},
+				Unified: map[string]string{"memory.high": "400000000"},
+			},
+			Namespaces: []specs.LinuxNamespace{{Type: specs.PIDNamespace}},
+		},
+	}
+	dir := t.TempDir()
+	writeJSON(t, filepath.Join(dir, "config.json"), full)
+	st := &specs.State{ID: "abc", Status: specs.StateCreating, Bundle: dir}
+	read, err := ocihook.ReadSpec(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := ocihook.Facts(st, full, nil)
+	got, _ := ocihook.Facts(st, read, nil)
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("facts from ReadSpec:\n got  %+v\n want %+v", got, want)
+	}
+	if got.Ctr.Limit != limit || got.Ctr.OOMScoreAdj == nil || *got.Ctr.OOMScoreAdj != 900 || got.Ctr.Unified["memory.high"] != "400000000" {
+		t.Errorf("facts from ReadSpec lack a field: %+v", got.Ctr)
+	}
+}
