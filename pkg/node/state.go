@@ -28,7 +28,12 @@ func (n *Node) loadState() {
 	if n.stateFile == "" {
 		return
 	}
-	store, st, err := state.Open(n.stateFile, n.stateScope(), func(err error) { n.log.Warnf("%v", err) })
+	open := state.Open
+	if n.oneShot {
+		// A hook run appends its records; it does not rewrite the state.
+		open = state.OpenAppend
+	}
+	store, st, err := open(n.stateFile, n.stateScope(), func(err error) { n.log.Warnf("%v", err) })
 	if err != nil {
 		n.log.Warnf("state: %v", err)
 	}

@@ -226,6 +226,10 @@ type Store struct {
 // compactMin is the journal size below which it is never compacted.
 const compactMin = 256 << 10
 
+// appendCompactMin is the size of the journals below which OpenAppend
+// never folds them.
+const appendCompactMin = 4 << 10
+
 // Open takes over the state at path for scope: it reads the snapshot and
 // its journals, writes them as one snapshot and starts a new journal. A
 // state saved for another scope (another cgroup mount) is dropped. err
@@ -251,6 +255,54 @@ func Open(path, scope string, onError func(error)) (*Store, *State, error) {
 	}
 	st.f = f
 	return st, s, rerr
+}
+
+// OpenAppend is Open for a short-lived writer that holds the writer lock (an
+// OCI hook, LockHook): it reads the snapshot and its journals and appends to
+// the newest journal, leaving the snapshot as it is, so that a hook run
+// writes its records, not the whole state (in a fresh process, rewriting a
+// snapshot of 100 containers costs about as much again as reading it). It
+// does what Open does instead when there is no snapshot for scope yet, when
+// the journals outgrow a quarter of the snapshot (every later hook reads
+// them again), or when the newest journal ends in a record cut short by a
+// crash (a record appended after it would be lost with it).
+func OpenAppend(path, scope string, onError func(error)) (*Store, *State, error) {
+	s, last, rerr := replay(path, math.MaxUint64)
+	snap, err := os.Stat(path)
+	if err != nil || s.Scope != scope || last < s.Journal {
+		return Open(path, scope, onError)
+	}
+	var size, newest int64
+	gens, err := journals(path)
+	if err != nil {
+		return Open(path, scope, onError)
+	}
+	for _, g := range gens {
+		if g < s.Journal {
+			continue
+		}
+		if fi, err := os.Stat(journalName(path, g)); err == nil {
+			size += fi.Size()
+			if g == last {
+				newest = fi.Size()
+			}
+		}
+	}
+	if size > max(appendCompactMin, snap.Size()/4) {
+		return Open(path, scope, onError)
+	}
+	f, err := os.OpenFile(journalName(path, last), os.O_CREATE|os.O_RDWR|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, s, errors.Join(rerr, fmt.Errorf("failed to open state journal: %w", err))
+	}
+	if newest > 0 {
+		b := make([]byte, 1)
+		if _, err := f.ReadAt(b, newest-1); err != nil || b[0] != '\n' {
+			_ = f.Close()
+			return Open(path, scope, onError)
+		}
+	}
+	return &Store{path: path, gen: last, size: newest, base: snap.Size(), f: f, onError: onError}, s, rerr
 }
 
 // Append writes r to the journal: on disk (page cache) when it returns.
