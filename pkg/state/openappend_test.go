@@ -132,4 +132,3 @@ func TestOpenAppendOtherScope(t *testing.T) {
 		t.Errorf("scope %q, requests %v; want the v2 state alone", s.Scope, s.Requests)
 	}
 }
-
