@@ -31,7 +31,7 @@ func (r *Reconciler) repairDrift(smp sample) {
 		for _, f := range changed {
 			smp.s.stats.DriftRepairs++
 			if !smp.s.driftLogged[f] {
-				smp.s.driftLogged[f] = true
+				smp.s.logDrift(f)
 				l().WithField("file", f).Warn("drift repaired: a value the plugin set was changed; further repairs of it are not logged")
 			}
 		}
@@ -66,8 +66,18 @@ func (r *Reconciler) repairDrift(smp sample) {
 		}
 		smp.s.stats.DriftRepairs++
 		if !smp.s.driftLogged[file] {
-			smp.s.driftLogged[file] = true
+			smp.s.logDrift(file)
 			l().WithFields(logrus.Fields{"file": file, "found": cur, "restored": v}).Warn("drift repaired: a value the plugin set was changed; further repairs of it are not logged")
 		}
 	}
+}
+
+// logDrift notes that a drift repair of file was logged. The map is made
+// at the first: most containers never drift, and one per container would
+// cost every container its header (issue 11).
+func (s *state) logDrift(file string) {
+	if s.driftLogged == nil {
+		s.driftLogged = map[string]bool{}
+	}
+	s.driftLogged[file] = true
 }

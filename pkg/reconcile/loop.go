@@ -260,8 +260,7 @@ func (r *Reconciler) Tick(now time.Time) {
 		}
 		s := r.states[t.ID]
 		if s == nil {
-			s = &state{driftLogged: map[string]bool{}, stats: Stats{Reclaimed: map[Reason]int64{}},
-				phase: maphash.String(r.seed, t.ID)}
+			s = &state{phase: maphash.String(r.seed, t.ID)}
 			r.states[t.ID] = s
 		}
 		s.tick = r.tick

@@ -59,7 +59,7 @@ func (r *Reconciler) reclaim(smp sample, n int64, why Reason) {
 		return
 	}
 	if got := smp.usage - after; got > 0 {
-		smp.s.stats.Reclaimed[why] += got
+		smp.s.addReclaimed(why, got)
 	}
 	smp.s.stats.Usage = after
 	r.log.WithFields(targetFields(smp.t)).WithFields(logrus.Fields{
@@ -180,4 +180,14 @@ func (r *Reconciler) nodePressureShare(now time.Time, np config.NodePressure) fl
 		r.nodePSIShare = float64(delta(p.SomeTotal, prev.SomeTotal)) / 1e4 / dt
 	}
 	return r.nodePSIShare
+}
+
+// addReclaimed counts bytes reclaimed for a reason. The map is made at the
+// first reclaim: most containers never have one, and one per container
+// would cost every container its header (issue 11).
+func (s *state) addReclaimed(why Reason, n int64) {
+	if s.stats.Reclaimed == nil {
+		s.stats.Reclaimed = map[Reason]int64{}
+	}
+	s.stats.Reclaimed[why] += n
 }

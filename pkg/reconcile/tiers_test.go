@@ -405,7 +405,7 @@ func TestTiersSteal(t *testing.T) {
 		// The plugin took 8 MiB from it and the kernel counts 4000 pages
 		// in the second: the plugin's count of its own reclaim is short
 		// of what the kernel counts, so the window does not count.
-		f.r.states["ls"].stats.Reclaimed[ReasonWatermark] += 8 * mi
+		f.r.states["ls"].addReclaimed(ReasonWatermark, 8*mi)
 		f.ls.steal += 4000
 		f.tick(1, 0, 0)
 		if st := f.stats("ls"); st.Steal != 0 {
