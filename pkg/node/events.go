@@ -354,6 +354,18 @@ func (n *Node) writeV1(l *logrus.Entry, id string, t *tracked) {
 		l.Warn("no cgroups path: cgroup v1 values not written")
 		return
 	}
+	changed, err := n.applyV1(id, t)
+	if err != nil {
+		l.Warnf("cgroup v1 values: %v", err)
+	}
+	if len(changed) > 0 {
+		l.WithField("files", changed).Info("cgroup v1 values written")
+	}
+}
+
+// applyV1 notes container id's cgroup v1 values in its entry and writes
+// them; it returns the files it changed. Callers hold n.mu.
+func (n *Node) applyV1(id string, t *tracked) ([]string, error) {
 	v1 := t.decision.V1()
 	if t.decision.Swap != nil {
 		// memsw is the limit plus swap: take the limit in force, not the
@@ -364,13 +376,7 @@ func (n *Node) writeV1(l *logrus.Entry, id string, t *tracked) {
 	}
 	files := v1.Files()
 	n.noteV1(id, t.rel, files)
-	changed, err := n.fs.ApplyV1(t.rel, files)
-	if err != nil {
-		l.Warnf("cgroup v1 values: %v", err)
-	}
-	if len(changed) > 0 {
-		l.WithField("files", changed).Info("cgroup v1 values written")
-	}
+	return n.fs.ApplyV1(t.rel, files)
 }
 
 func ctrLog(log *logrus.Logger, c Container) *logrus.Entry {

@@ -64,19 +64,10 @@ func (n *Node) writeNow(c Container) error {
 		}
 	}
 	if n.fs.Version == 1 {
-		v1 := d.V1()
-		if d.Swap != nil {
-			if limit, err := n.fs.Limit(t.rel); err == nil {
-				v1 = d.V1At(limit)
-			}
-		}
-		files := v1.Files()
-		n.noteV1(c.ID, t.rel, files)
-		_, err := n.fs.ApplyV1(t.rel, files)
+		_, err := n.applyV1(c.ID, t)
 		return err
 	}
-	u := d.UnifiedV2() // noted in the container's entry by Create
-	maps.DeleteFunc(u, func(k, _ string) bool { return n.unsupported[k] })
+	u := n.offered(d) // noted in the container's entry by Create
 	var errs []error
 	for _, file := range slices.Sorted(maps.Keys(u)) {
 		if _, err := n.fs.Write(t.rel, file, u[file]); err != nil {

@@ -51,9 +51,14 @@ const probeScanEvery = time.Second
 // UnifiedV2 is the decision's unified map without the keys the kernel does
 // not offer: what goes into the container's creation adjustment or update.
 func (n *Node) UnifiedV2(d *policy.Decision) map[string]string {
-	u := d.UnifiedV2()
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	return n.offered(d)
+}
+
+// offered is UnifiedV2 for callers that hold n.mu.
+func (n *Node) offered(d *policy.Decision) map[string]string {
+	u := d.UnifiedV2()
 	if len(n.unsupported) > 0 {
 		maps.DeleteFunc(u, func(k, _ string) bool { return n.unsupported[k] })
 	}

@@ -339,7 +339,7 @@ func TestCRIOPodLabels(t *testing.T) {
 		t.Fatal(err)
 	}
 	goodSandbox := `{"ociVersion":"1.0.0","annotations":{"io.kubernetes.cri-o.ContainerType":"sandbox","io.kubernetes.cri-o.Labels":` +
-		string(mustJSON(t, string(labelsJSON))) + `}}`
+		string(mustMarshal(t, string(labelsJSON))) + `}}`
 	crio := crioAnnotations(nil)
 
 	tests := []struct {
@@ -432,16 +432,6 @@ func TestCRIOPodLabels(t *testing.T) {
 			}
 		})
 	}
-}
-
-// mustJSON is s as a JSON string.
-func mustJSON(t *testing.T, s string) []byte {
-	t.Helper()
-	b, err := json.Marshal(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 func TestReadSpec(t *testing.T) {
@@ -618,7 +608,7 @@ func TestMainCgroupV2(t *testing.T) {
 		"/kubepods/memory.min": "0", "/kubepods/burstable/memory.min": "0", podRel + "/memory.min": "0",
 	}
 	sandboxLabels := `{"annotations":{"io.kubernetes.cri-o.ContainerType":"sandbox","io.kubernetes.cri-o.Labels":` +
-		string(mustJSON(t, `{"memqos.nri.io/class":"latency-sensitive","app":"web"}`)) + `}}`
+		string(mustMarshal(t, `{"memqos.nri.io/class":"latency-sensitive","app":"web"}`)) + `}}`
 
 	tests := []struct {
 		name string
