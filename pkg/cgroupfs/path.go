@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"path"
 	"strings"
-
-	"github.com/opencontainers/cgroups/systemd"
 )
 
 // RelPath turns an OCI cgroupsPath into a path relative to the root of a
@@ -38,7 +36,7 @@ func RelPath(cgroupsPath string) (string, error) {
 	if slice == "" {
 		slice = "system.slice"
 	}
-	dir, err := systemd.ExpandSlice(slice)
+	dir, err := expandSlice(slice)
 	if err != nil {
 		return "", fmt.Errorf("systemd cgroups path %q: %w", cgroupsPath, err)
 	}
@@ -64,4 +62,33 @@ func Ancestors(rel string) []string {
 		out[i], out[j] = out[j], out[i]
 	}
 	return out
+}
+
+// expandSlice turns a systemd slice unit name into its cgroup path:
+// "kubepods-burstable.slice" is "/kubepods.slice/kubepods-burstable.slice",
+// each dash a level (systemd.slice(5)); "-.slice" is the root. It is the
+// rule runc's systemd driver (opencontainers/cgroups/systemd.ExpandSlice)
+// applies, written here because that package links the D-Bus client and
+// the whole cgroup manager for this one function.
+func expandSlice(slice string) (string, error) {
+	const suffix = ".slice"
+	name, ok := strings.CutSuffix(slice, suffix)
+	if !ok || name == "" || strings.Contains(slice, "/") {
+		return "", fmt.Errorf("invalid slice name %q: want a systemd slice unit, e.g. kubepods-burstable.slice", slice)
+	}
+	if name == "-" {
+		return "/", nil
+	}
+	var dir strings.Builder
+	for i := 0; i <= len(name); i++ {
+		if i < len(name) && name[i] != '-' {
+			continue
+		}
+		if i == 0 || name[i-1] == '-' {
+			// "-a", "a-" and "a--b" name no slice.
+			return "", fmt.Errorf("invalid slice name %q: want a systemd slice unit, e.g. kubepods-burstable.slice", slice)
+		}
+		dir.WriteString("/" + name[:i] + suffix)
+	}
+	return dir.String(), nil
 }

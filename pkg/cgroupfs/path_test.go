@@ -176,3 +176,25 @@ func TestRelPathAncestors(t *testing.T) {
 		})
 	}
 }
+
+func TestRelPathSlices(t *testing.T) {
+	for in, want := range map[string]string{
+		"a.slice:p:n":       "/a.slice/p-n.scope",
+		"a-b-c.slice:p:n":   "/a.slice/a-b.slice/a-b-c.slice/p-n.scope",
+		"a-.slice:p:n":      "",
+		"-.slice:p:x.slice": "/x.slice",
+		"a/b.slice:p:n":     "",
+		"a.slice.slice:p:n": "/a.slice.slice/p-n.scope",
+	} {
+		got, err := cgroupfs.RelPath(in)
+		if want == "" {
+			if err == nil || !strings.Contains(err.Error(), "slice") {
+				t.Errorf("RelPath(%q) = %q, %v; want an error naming the slice", in, got, err)
+			}
+			continue
+		}
+		if err != nil || got != want {
+			t.Errorf("RelPath(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+}

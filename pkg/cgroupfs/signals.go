@@ -44,28 +44,46 @@ func (f *FS) ReadSignals(rel string) (Signals, error) {
 	}
 	dir := f.MemoryDir(rel)
 	var s Signals
+	err := f.readStat(dir, func(key string) *uint64 {
+		switch key {
+		case "anon":
+			return &s.Anon
+		case "file":
+			return &s.File
+		case "workingset_refault_file":
+			return &s.RefaultFile
+		case "workingset_refault_anon":
+			return &s.RefaultAnon
+		case "workingset_refault":
+			// Before Linux 5.9 one counter for both kinds.
+			return &s.RefaultFile
+		case "pgsteal":
+			return &s.Steal
+		}
+		return nil
+	})
+	if err != nil {
+		return Signals{}, err
+	}
+	s.PSI, s.HasPSI, err = f.readPressure(rel, dir)
+	if err != nil {
+		return Signals{}, err
+	}
+	return s, nil
+}
+
+// readStat reads memory.stat once, parsing the value of each key pick
+// gives a destination for (it runs on every tick: no map, no copy of the
+// keys it skips).
+func (f *FS) readStat(dir string, pick func(key string) *uint64) error {
 	err := f.readSmall(dir, FileStat, func(b []byte) error {
 		for line := range strings.SplitSeq(string(b), "\n") {
 			key, val, ok := strings.Cut(line, " ")
 			if !ok {
 				continue
 			}
-			var dst *uint64
-			switch key {
-			case "anon":
-				dst = &s.Anon
-			case "file":
-				dst = &s.File
-			case "workingset_refault_file":
-				dst = &s.RefaultFile
-			case "workingset_refault_anon":
-				dst = &s.RefaultAnon
-			case "workingset_refault":
-				// Before Linux 5.9 one counter for both kinds.
-				dst = &s.RefaultFile
-			case "pgsteal":
-				dst = &s.Steal
-			default:
+			dst := pick(key)
+			if dst == nil {
 				continue
 			}
 			n, err := fscommon.ParseUint(val, 10, 64)
@@ -77,24 +95,29 @@ func (f *FS) ReadSignals(rel string) (Signals, error) {
 		return nil
 	})
 	if err != nil {
-		return Signals{}, fmt.Errorf("failed to read %s: %w", filepath.Join(dir, FileStat), err)
+		return fmt.Errorf("failed to read %s: %w", filepath.Join(dir, FileStat), err)
 	}
+	return nil
+}
+
+// readPressure reads memory.pressure; ok is false, with no error, when the
+// kernel keeps no pressure accounting (the cgroup is there, its file is not).
+func (f *FS) readPressure(rel, dir string) (p PSI, ok bool, err error) {
 	err = f.readSmall(dir, FilePressure, func(b []byte) error {
-		p, err := ParsePSI(b)
-		if err != nil {
-			return &fscommon.ParseError{Path: dir, File: FilePressure, Err: err}
+		var perr error
+		if p, perr = ParsePSI(b); perr != nil {
+			return &fscommon.ParseError{Path: dir, File: FilePressure, Err: perr}
 		}
-		s.PSI, s.HasPSI = p, true
 		return nil
 	})
 	switch {
 	case err == nil:
+		return p, true, nil
 	case IsGone(err) && f.Exists(rel, ""):
-		// No pressure accounting: the cgroup is there, its file is not.
+		return PSI{}, false, nil
 	default:
-		return Signals{}, fmt.Errorf("failed to read %s: %w", filepath.Join(dir, FilePressure), err)
+		return PSI{}, false, fmt.Errorf("failed to read %s: %w", filepath.Join(dir, FilePressure), err)
 	}
-	return s, nil
 }
 
 // ParsePSI parses the "some" and "full" lines of a pressure file

@@ -91,6 +91,44 @@ func TestReadSignals(t *testing.T) {
 	})
 }
 
+func TestReadMemoryStats(t *testing.T) {
+	lru := cgroupfs.MemoryStats{InactiveFile: 134217728, ActiveFile: 134217728, ActiveAnon: 52428800}
+	withPSI := lru
+	withPSI.PSI, withPSI.SomeAvg10, withPSI.FullAvg10 = true, 12.5, 2.25
+	tests := []struct {
+		name     string
+		version  int
+		files    map[string]*string
+		want     cgroupfs.MemoryStats
+		wantErr  []string
+		wantGone bool
+	}{
+		{name: "Linux 6.1", version: 2, files: map[string]*string{"memory.stat": str(kernelStat), "memory.pressure": str(kernelPressure)},
+			want: withPSI},
+		{name: "no pressure accounting: PSI unknown, not zero", version: 2, files: map[string]*string{"memory.stat": str(kernelStat)},
+			want: lru},
+		{name: "keys missing read as 0", version: 2, files: map[string]*string{"memory.stat": str("anon 5\nactive_file 7\n"), "memory.pressure": str(kernelPressure)},
+			want: cgroupfs.MemoryStats{ActiveFile: 7, PSI: true, SomeAvg10: 12.5, FullAvg10: 2.25}},
+		{name: "malformed memory.stat value", version: 2, files: map[string]*string{"memory.stat": str("inactive_file 3GB\n")},
+			wantErr: []string{"memory.stat", "3GB"}},
+		{name: "malformed memory.pressure", version: 2, files: map[string]*string{"memory.stat": str(kernelStat), "memory.pressure": str("full avg10=1 total=1\n")},
+			wantErr: []string{"memory.pressure", `no "some" line`}},
+		{name: "missing memory.stat: gone", version: 2, files: map[string]*string{},
+			wantErr: []string{"failed to read", "memory.stat"}, wantGone: true},
+		{name: "cgroup v1", version: 1, files: map[string]*string{}, wantErr: []string{"cgroup v2 only"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f := statsFS(t, tc.version, tc.files)
+			got, err := f.ReadMemoryStats(rel)
+			checkErr(t, err, tc.wantErr, tc.wantGone)
+			if err == nil && *got != tc.want {
+				t.Fatalf("ReadMemoryStats() = %+v; want %+v", *got, tc.want)
+			}
+		})
+	}
+}
+
 func TestParsePSI(t *testing.T) {
 	tests := []struct {
 		name    string

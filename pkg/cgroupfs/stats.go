@@ -5,12 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 
-	"github.com/containerd/cgroups/v3/cgroup2"
 	"github.com/opencontainers/cgroups/fscommon"
 )
 
@@ -144,43 +142,36 @@ type MemoryStats struct {
 	SomeAvg10, FullAvg10 float64
 }
 
-// ReadMemoryStats reads memory.stat and memory.pressure with containerd's
-// cgroup v2 library (cgroup v2 only).
+// ReadMemoryStats reads the LRU sizes of memory.stat and the averages of
+// memory.pressure (cgroup v2 only).
 func (f *FS) ReadMemoryStats(rel string) (*MemoryStats, error) {
 	if f.Version != 2 {
 		return nil, errors.New("memory statistics are read on cgroup v2 only")
 	}
 	dir := f.MemoryDir(rel)
-	if _, err := os.Stat(filepath.Join(dir, FileStat)); err != nil {
-		return nil, fmt.Errorf("failed to read %s: %w", filepath.Join(dir, FileStat), err)
-	}
-	m, err := f.v2(rel)
+	out := &MemoryStats{}
+	err := f.readStat(dir, func(key string) *uint64 {
+		switch key {
+		case "inactive_file":
+			return &out.InactiveFile
+		case "active_file":
+			return &out.ActiveFile
+		case "inactive_anon":
+			return &out.InactiveAnon
+		case "active_anon":
+			return &out.ActiveAnon
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	st, err := m.StatFiltered(cgroup2.StatMemory)
+	psi, ok, err := f.readPressure(rel, dir)
 	if err != nil {
-		return nil, fmt.Errorf("failed to read memory statistics of %s: %w", dir, err)
+		return nil, err
 	}
-	mem := st.GetMemory()
-	out := &MemoryStats{
-		InactiveFile: mem.GetInactiveFile(), ActiveFile: mem.GetActiveFile(),
-		InactiveAnon: mem.GetInactiveAnon(), ActiveAnon: mem.GetActiveAnon(),
-	}
-	if psi := mem.GetPSI(); psi != nil {
-		out.PSI = true
-		out.SomeAvg10 = psi.GetSome().GetAvg10()
-		out.FullAvg10 = psi.GetFull().GetAvg10()
-	}
+	out.PSI, out.SomeAvg10, out.FullAvg10 = ok, psi.SomeAvg10, psi.FullAvg10
 	return out, nil
-}
-
-func (f *FS) v2(rel string) (*cgroup2.Manager, error) {
-	m, err := cgroup2.Load(filepath.Clean("/"+rel), cgroup2.WithMountpoint(f.Root))
-	if err != nil {
-		return nil, fmt.Errorf("cgroup %q: %w", rel, err)
-	}
-	return m, nil
 }
 
 // Reclaim asks the kernel to reclaim bytes from the cgroup (memory.reclaim,
