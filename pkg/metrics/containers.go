@@ -85,9 +85,19 @@ func withStats(f func(st *reconcile.Stats, emit func(string, float64))) func(*Co
 // series is one container ready to write: its label values, escaped,
 // in the order of labels.
 type series struct {
-	c    *Container
-	st   *reconcile.Stats
-	vals [5]string
+	c *Container
+	// stats are the reconciler's for the container, if hasStats.
+	stats    reconcile.Stats
+	hasStats bool
+	vals     [5]string
+}
+
+// st is the series' stats, nil when the reconciler has none.
+func (s *series) st() *reconcile.Stats {
+	if !s.hasStats {
+		return nil
+	}
+	return &s.stats
 }
 
 // labelOrder is, per family, the order its labels are written in: sorted
@@ -120,15 +130,12 @@ func writeContainers(w *bufio.Writer, src Source) (skipped int, first string) {
 		if len(id) > IDLength {
 			id = id[:IDLength]
 		}
-		var st *reconcile.Stats
-		if s, ok := stats[c.ID]; ok {
-			st = &s
-		}
-		vals := []string{c.Namespace, c.Pod, c.Container, id, c.Class}
+		st, hasStats := stats[c.ID]
+		vals := [...]string{c.Namespace, c.Pod, c.Container, id, c.Class}
 		var why string
 		for _, v := range vals {
 			if !utf8.ValidString(v) {
-				why = fmt.Sprintf("label value %q is not valid UTF-8", v)
+				why = "label value " + strconv.Quote(v) + " is not valid UTF-8"
 				break
 			}
 		}
@@ -141,50 +148,57 @@ func writeContainers(w *bufio.Writer, src Source) (skipped int, first string) {
 			why = "the same series twice"
 		}
 		if why != "" {
-			n := countSeries(c, st)
+			sr := series{c: c, stats: st, hasStats: hasStats}
+			n := countSeries(c, sr.st())
 			if skipped == 0 && n > 0 {
-				first = fmt.Sprintf("%s_%s%q: %s", namespace, families[0].name, vals, why)
+				shown := vals // a copy, so that only this rare branch allocates it
+				first = fmt.Sprintf("%s_%s%q: %s", namespace, families[0].name, shown[:], why)
 			}
 			skipped += n
 			continue
 		}
 		seen[ls] = true
-		list = append(list, series{c: c, st: st, vals: esc})
+		list = append(list, series{c: c, stats: st, hasStats: hasStats, vals: esc})
 	}
+	// One emit per family, over the series in turn: a closure made per
+	// container and family was most of what a scrape allocated.
 	var line []byte
 	for _, f := range families {
 		name := namespace + "_" + f.name
 		order := labelOrder(f)
 		wrote := false
-		for _, s := range list {
-			f.samples(s.c, s.st, func(extra string, v float64) {
-				if !wrote {
-					fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", name, escapeHelp(f.help), name, f.typ)
-					wrote = true
+		var s *series
+		emit := func(extra string, v float64) {
+			if !wrote {
+				fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s %s\n", name, escapeHelp(f.help), name, f.typ)
+				wrote = true
+			}
+			line = append(line[:0], name...)
+			line = append(line, '{')
+			for k, i := range order {
+				if k > 0 {
+					line = append(line, ',')
 				}
-				line = append(line[:0], name...)
-				line = append(line, '{')
-				for k, i := range order {
-					if k > 0 {
-						line = append(line, ',')
-					}
-					if i == len(labels) {
-						line = append(line, f.extra...)
-						line = append(line, `="`...)
-						line = append(line, extra...) // our own constants: nothing to escape
-					} else {
-						line = append(line, labels[i]...)
-						line = append(line, `="`...)
-						line = append(line, s.vals[i]...)
-					}
-					line = append(line, '"')
+				if i == len(labels) {
+					line = append(line, f.extra...)
+					line = append(line, `="`...)
+					line = append(line, extra...) // our own constants: nothing to escape
+				} else {
+					line = append(line, labels[i]...)
+					line = append(line, `="`...)
+					line = append(line, s.vals[i]...)
 				}
-				line = append(line, "} "...)
-				// As the client library writes values.
-				line = strconv.AppendFloat(line, v, 'g', -1, 64)
-				line = append(line, '\n')
-				_, _ = w.Write(line) // a failed write shows in Flush
-			})
+				line = append(line, '"')
+			}
+			line = append(line, "} "...)
+			// As the client library writes values.
+			line = strconv.AppendFloat(line, v, 'g', -1, 64)
+			line = append(line, '\n')
+			_, _ = w.Write(line) // a failed write shows in Flush
+		}
+		for i := range list {
+			s = &list[i]
+			f.samples(s.c, s.st(), emit)
 		}
 	}
 	return skipped, first
