@@ -209,10 +209,7 @@ func (r *Reconciler) Stats() map[string]Stats {
 	out := make(map[string]Stats, len(r.states))
 	for id, s := range r.states {
 		c := s.stats
-		c.Reclaimed = make(map[Reason]int64, len(s.stats.Reclaimed))
-		for k, v := range s.stats.Reclaimed {
-			c.Reclaimed[k] = v
-		}
+		c.Reclaimed = maps.Clone(s.stats.Reclaimed) // nil for the many never reclaimed from
 		out[id] = c
 	}
 	return out
