@@ -139,11 +139,21 @@ func (m *Metrics) metricsHandler() http.Handler {
 		var out io.Writer = w
 		if acceptsGzip(r) {
 			w.Header().Set("Content-Encoding", "gzip")
-			gz := gzip.NewWriter(w)
-			defer gz.Close()
+			gz := gzipWriters.Get().(*gzip.Writer)
+			gz.Reset(w)
+			defer func() {
+				_ = gz.Close() // the scraper went away: nothing to tell it
+				gz.Reset(io.Discard)
+				gzipWriters.Put(gz)
+			}()
 			out = gz
 		}
-		bw := bufio.NewWriterSize(out, 64<<10)
+		bw := bufWriters.Get().(*bufio.Writer)
+		bw.Reset(out)
+		defer func() {
+			bw.Reset(io.Discard)
+			bufWriters.Put(bw)
+		}()
 		if skipped, first := writeContainers(bw, m.src); skipped > 0 {
 			m.skipped.Add(uint64(skipped))
 			m.logSkipped(skipped, first)
@@ -164,6 +174,16 @@ func (m *Metrics) metricsHandler() http.Handler {
 		_ = bw.Flush() // the scraper went away: nothing to tell it
 	})
 }
+
+// A gzip writer holds some 800 KB of compressor state and the body's
+// buffer 64 KB: made anew for every scrape they were most of a scrape's
+// garbage (and so of the heap the collector lets grow) at a few thousand
+// containers. Pooled, a scraper every few seconds finds them again; the
+// pool lets them go when scrapes stop.
+var (
+	gzipWriters = sync.Pool{New: func() any { return gzip.NewWriter(io.Discard) }}
+	bufWriters  = sync.Pool{New: func() any { return bufio.NewWriterSize(io.Discard, 64<<10) }}
+)
 
 // acceptsGzip tells whether the request accepts a gzip'ed answer.
 func acceptsGzip(r *http.Request) bool {

@@ -218,32 +218,42 @@ func TestScrapeSkipsLoggedRarely(t *testing.T) {
 }
 
 // TestScrapeGzip: a scraper that accepts gzip gets the same families,
-// compressed.
+// compressed; scrapes after it (the writers are pooled), gzip'ed or not,
+// each get a whole body of their own.
 func TestScrapeGzip(t *testing.T) {
 	src := &fakeSource{containers: []metrics.Container{{ID: "aaaaaaaaaaaaaaaa", Namespace: "ns", Pod: "p", Container: "app", Class: "burstable", Min: 7}},
 		stats: map[string]reconcile.Stats{"aaaaaaaaaaaaaaaa": stats(5)}}
 	h := metrics.New(src).Handler()
-	rec := httptest.NewRecorder()
-	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
-	req.Header.Set("Accept-Encoding", "deflate, gzip;q=0.9")
-	h.ServeHTTP(rec, req)
-	if rec.Code != http.StatusOK || rec.Header().Get("Content-Encoding") != "gzip" {
-		t.Fatalf("HTTP %d, Content-Encoding %q; want 200 gzip", rec.Code, rec.Header().Get("Content-Encoding"))
-	}
-	zr, err := gzip.NewReader(rec.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(zr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if v, ok := find(fams, "container_memory_usage_bytes", map[string]string{"pod": "p"}); !ok || v != 5 {
-		t.Errorf("usage = %v (found %v), want 5", v, ok)
-	}
-	if _, ok := fams["go_goroutines"]; !ok {
-		t.Error("the registry's families (go_goroutines) are missing")
+	for i, gz := range []bool{true, false, true, true} {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+		if gz {
+			req.Header.Set("Accept-Encoding", "deflate, gzip;q=0.9")
+		}
+		h.ServeHTTP(rec, req)
+		want := map[bool]string{true: "gzip", false: ""}[gz]
+		if rec.Code != http.StatusOK || rec.Header().Get("Content-Encoding") != want {
+			t.Fatalf("scrape %d: HTTP %d, Content-Encoding %q; want 200 %q", i, rec.Code, rec.Header().Get("Content-Encoding"), want)
+		}
+		var body io.Reader = rec.Body
+		if gz {
+			zr, err := gzip.NewReader(rec.Body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body = zr
+		}
+		parser := expfmt.NewTextParser(model.UTF8Validation)
+		fams, err := parser.TextToMetricFamilies(body)
+		if err != nil {
+			t.Fatalf("scrape %d: %v", i, err)
+		}
+		if v, ok := find(fams, "container_memory_usage_bytes", map[string]string{"pod": "p"}); !ok || v != 5 {
+			t.Errorf("scrape %d: usage = %v (found %v), want 5", i, v, ok)
+		}
+		if _, ok := fams["go_goroutines"]; !ok {
+			t.Errorf("scrape %d: the registry's families (go_goroutines) are missing", i)
+		}
 	}
 }
 
