@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -52,6 +53,23 @@ func main() {
 	}
 }
 
+// gcPercent is the plugin's GOGC when the environment sets none. The
+// plugin's live heap is small (a few KB per container) and what it
+// allocates is short-lived (NRI requests, scrapes): at Go's default of 100
+// the heap it keeps resident is twice what is live, most of the plugin's
+// anonymous memory. At 50 it is one and a half times, for a collection
+// about twice as often (at a live heap of a few MB, well under a
+// millisecond each).
+const gcPercent = 50
+
+// setGC applies gcPercent unless GOGC is set (the runtime applied that
+// one); GOMEMLIMIT, when set, the runtime applies on its own.
+func setGC(lookup func(string) (string, bool)) {
+	if _, ok := lookup("GOGC"); !ok {
+		debug.SetGCPercent(gcPercent)
+	}
+}
+
 func run() error {
 	var (
 		name       = flag.String("name", defaultName, "plugin name to register with")
@@ -66,6 +84,7 @@ func run() error {
 		liveness   = flag.Duration("liveness-timeout", 30*time.Second, "/healthz fails when an NRI event or a reconciler tick has not finished for this long (0: never)")
 	)
 	flag.Parse()
+	setGC(os.LookupEnv)
 
 	// The NRI stub logs through logrus' standard logger: share it.
 	log := logrus.StandardLogger()

@@ -318,6 +318,22 @@ func TestDaemonSetSecurity(t *testing.T) {
 		}
 	}
 
+	// GOMEMLIMIT: a Go memory limit ("48MiB") of at most three quarters of
+	// limits.memory (the binary's pages are charged to the cgroup too).
+	var goLimit string
+	for _, e := range list(c, "env") {
+		if str(e, "name") == "GOMEMLIMIT" {
+			goLimit = str(e, "value")
+		}
+	}
+	if n, ok := strings.CutSuffix(goLimit, "MiB"); !ok {
+		t.Errorf("env GOMEMLIMIT %q; want a value in MiB", goLimit)
+	} else if mib, err := strconv.Atoi(n); err != nil {
+		t.Errorf("env GOMEMLIMIT %q: %v", goLimit, err)
+	} else if lim, err := resource.ParseQuantity(str(c, "resources", "limits", "memory")); err != nil || int64(mib)<<20 > lim.Value()*3/4 || mib < 16 {
+		t.Errorf("env GOMEMLIMIT %q; want 16MiB up to three quarters of limits.memory %q", goLimit, str(c, "resources", "limits", "memory"))
+	}
+
 	// Volumes: exactly the three host paths, and the ConfigMap; nothing
 	// else from the host.
 	hostPaths := map[string]string{}
