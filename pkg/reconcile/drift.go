@@ -39,8 +39,8 @@ func (r *Reconciler) repairDrift(smp sample) {
 	}
 	want := d.UnifiedV2()
 	switch {
-	case smp.s.throttle.High > 0:
-		want[cgroupfs.FileHigh] = strconv.FormatInt(smp.s.throttle.High, 10)
+	case smp.s.throttleHigh() > 0:
+		want[cgroupfs.FileHigh] = strconv.FormatInt(smp.s.throttleHigh(), 10)
 	case smp.s.guard.Raised:
 		want[cgroupfs.FileHigh] = strconv.FormatInt(smp.s.guard.High, 10)
 	}

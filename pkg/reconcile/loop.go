@@ -87,14 +87,49 @@ type state struct {
 	reclaimLogged bool
 	// target is the container as the last tick saw it.
 	target Target
-	// signalBase and rates are a protected container's last signal
-	// reading and the rates since the one before; victim is the last
-	// reading of a lower-priority container; throttle the memory.high
-	// priority-aware reclaim holds (High 0: none).
+	// tier is what priority-aware reclaim keeps of the container, made
+	// the first time the tiers read it: nil for the many they never
+	// touch (some 280 bytes each).
+	tier *tierMemory
+}
+
+// tierMemory is what priority-aware reclaim keeps of one container:
+// signalBase and rates are a protected container's last signal reading
+// and the rates since the one before; victim is the last reading of a
+// lower-priority container; throttle the memory.high it holds (High 0:
+// none).
+type tierMemory struct {
 	signalBase tierReading
 	rates      tierRates
 	victim     cgroupfs.Signals
 	throttle   Throttle
+}
+
+// tierMem is the container's tierMemory, made on first use.
+func (s *state) tierMem() *tierMemory {
+	if s.tier == nil {
+		s.tier = &tierMemory{}
+	}
+	return s.tier
+}
+
+// throttle is the throttle the tiers hold (zero: none).
+func (s *state) throttle() Throttle {
+	if s.tier == nil {
+		return Throttle{}
+	}
+	return s.tier.throttle
+}
+
+// throttleHigh is the memory.high the tiers hold, 0 for none.
+func (s *state) throttleHigh() int64 { return s.throttle().High }
+
+// setThrottle records a throttle; releasing one never held makes nothing.
+func (s *state) setThrottle(th Throttle) {
+	if s.tier == nil && th == (Throttle{}) {
+		return
+	}
+	s.tierMem().throttle = th
 }
 
 // Reconciler runs the loop. Create it with New; Run until the context ends.
@@ -278,7 +313,7 @@ func (r *Reconciler) Tick(now time.Time) {
 			continue
 		}
 		switch {
-		case s.throttle.High > 0:
+		case s.throttleHigh() > 0:
 			// Priority-aware reclaim holds memory.high and lifts it
 			// itself when the container stalls.
 		case rc.Guard.Enabled:
@@ -294,8 +329,8 @@ func (r *Reconciler) Tick(now time.Time) {
 			}
 		}
 		s.stats.High, s.stats.Raised = high, s.guard.Raised
-		if s.throttle.High > 0 {
-			s.stats.High = s.throttle.High
+		if s.throttleHigh() > 0 {
+			s.stats.High = s.throttleHigh()
 		}
 		// Watermarks stay those of the policy's memory.high: a throttle
 		// already makes the kernel reclaim at its own.

@@ -56,7 +56,7 @@ func (r *Reconciler) tiers(now time.Time, samples []sample, rc config.Reconciler
 	r.tierSigs = sigs[:0]
 	throttled := false
 	for _, smp := range samples {
-		throttled = throttled || smp.s.throttle.High > 0
+		throttled = throttled || smp.s.throttleHigh() > 0
 	}
 	if !tc.Enabled || len(sigs) == 0 {
 		// Turned off, or nobody left to protect: every throttle goes back
@@ -67,7 +67,7 @@ func (r *Reconciler) tiers(now time.Time, samples []sample, rc config.Reconciler
 				why = "no protected container left"
 			}
 			for _, smp := range samples {
-				if smp.s.throttle.High > 0 {
+				if smp.s.throttleHigh() > 0 {
 					r.release(smp, why)
 				}
 			}
@@ -87,7 +87,7 @@ func (r *Reconciler) tiers(now time.Time, samples []sample, rc config.Reconciler
 	victims := r.victims[:0]
 	for _, smp := range samples {
 		prio := priority(smp.t)
-		if smp.s.throttle.High == 0 && (prio >= st.Below || smp.s.guard.Raised) {
+		if smp.s.throttleHigh() == 0 && (prio >= st.Below || smp.s.guard.Raised) {
 			continue // not a victim, or stalled at its own memory.high
 		}
 		sg, err := r.cg.ReadSignals(smp.t.Rel)
@@ -95,17 +95,17 @@ func (r *Reconciler) tiers(now time.Time, samples []sample, rc config.Reconciler
 			r.note(smp.t, "read memory signals", err)
 			continue
 		}
-		smp.s.victim = sg
+		smp.s.tierMem().victim = sg
 		b := r.bounds(smp, tc)
-		if th, moved := FollowFloor(smp.s.throttle, b); moved {
+		if th, moved := FollowFloor(smp.s.throttle(), b); moved {
 			r.setThrottle(smp, th, b, "raised to its floor: its anonymous memory grew", logrus.DebugLevel)
 		}
-		if smp.s.throttle.High > 0 && sg.HasPSI {
-			if th, lifted := StallLift(smp.s.throttle, smp.usage, sg.PSI.FullAvg10, b, now, rc.Guard, tc.Step, r.page); lifted {
+		if smp.s.throttleHigh() > 0 && sg.HasPSI {
+			if th, lifted := StallLift(smp.s.throttle(), smp.usage, sg.PSI.FullAvg10, b, now, rc.Guard, tc.Step, r.page); lifted {
 				r.setThrottle(smp, th, b, "lifted: stalled at the memory.high the tiers set", logrus.WarnLevel)
 				smp.s.stats.GuardRaises++
 			} else {
-				smp.s.throttle = th
+				smp.s.setThrottle(th)
 			}
 		}
 		if prio < st.Below {
@@ -123,11 +123,11 @@ func (r *Reconciler) tiers(now time.Time, samples []sample, rc config.Reconciler
 		if act == TierThrottle {
 			for _, smp := range victims {
 				b := r.bounds(smp, tc)
-				th, moved := ThrottleDown(smp.s.throttle, smp.usage, b, now, tc.Step, r.page)
+				th, moved := ThrottleDown(smp.s.throttle(), smp.usage, b, now, tc.Step, r.page)
 				if !moved {
 					continue
 				}
-				first := smp.s.throttle.High == 0
+				first := smp.s.throttleHigh() == 0
 				smp.s.stats.TierThrottles++
 				level := logrus.DebugLevel
 				if first {
@@ -138,11 +138,11 @@ func (r *Reconciler) tiers(now time.Time, samples []sample, rc config.Reconciler
 		}
 	case TierGiveBack:
 		for _, smp := range samples {
-			if smp.s.throttle.High == 0 {
+			if smp.s.throttleHigh() == 0 {
 				continue
 			}
 			b := r.bounds(smp, tc)
-			r.setThrottle(smp, GiveBack(smp.s.throttle, smp.usage, b, tc.Step, r.page), b, "given back", logrus.DebugLevel)
+			r.setThrottle(smp, GiveBack(smp.s.throttle(), smp.usage, b, tc.Step, r.page), b, "given back", logrus.DebugLevel)
 		}
 	}
 }
@@ -161,7 +161,8 @@ func (r *Reconciler) tierSignal(now time.Time, smp sample, rcl *config.Reclaim) 
 	if c := ceiling(high, d.Limit); c > 0 && float64(smp.usage) >= 0.95*float64(c) {
 		sig.AtOwnLimit = true
 	}
-	base := smp.s.signalBase
+	mem := smp.s.tierMem()
+	base := mem.signalBase
 	if base.at.IsZero() || now.Sub(base.at) >= signalWindow {
 		sg, err := r.cg.ReadSignals(smp.t.Rel)
 		if err != nil {
@@ -189,10 +190,10 @@ func (r *Reconciler) tierSignal(now time.Time, smp sample, rcl *config.Reclaim) 
 		} else if sg.HasPSI {
 			rates.some = sg.PSI.SomeAvg10 // first reading: the kernel's average
 		}
-		smp.s.signalBase, smp.s.rates = tierReading{sig: sg, at: now, own: own}, rates
+		mem.signalBase, mem.rates = tierReading{sig: sg, at: now, own: own}, rates
 		smp.s.stats.Pressure, smp.s.stats.Refaults, smp.s.stats.Steal = rates.some, rates.refaults, rates.steal
 	}
-	sig.Some, sig.Refaults, sig.Steal = smp.s.rates.some, smp.s.rates.refaults, smp.s.rates.steal
+	sig.Some, sig.Refaults, sig.Steal = mem.rates.some, mem.rates.refaults, mem.rates.steal
 	return sig, true
 }
 
@@ -203,7 +204,7 @@ func (r *Reconciler) bounds(smp sample, tc config.Tiers) Bounds {
 	if d.High != nil {
 		high = *d.High
 	}
-	return VictimBounds(d.Request, smp.protect, int64(smp.s.victim.Anon), tc.Headroom.Bytes(), high, d.Limit, r.page)
+	return VictimBounds(d.Request, smp.protect, int64(smp.s.tierMem().victim.Anon), tc.Headroom.Bytes(), high, d.Limit, r.page)
 }
 
 // tierReclaim reclaims from the victims, lowest priority and furthest
@@ -218,7 +219,7 @@ func (r *Reconciler) tierReclaim(victims []sample, tc config.Tiers) {
 	for _, smp := range victims {
 		// Only file pages count: without swap nothing else goes, and
 		// with swap the tiers do not push anyone into it.
-		cur := min(smp.usage, smp.protect+int64(smp.s.victim.File))
+		cur := min(smp.usage, smp.protect+int64(smp.s.tierMem().victim.File))
 		cands = append(cands, Candidate{ID: smp.t.ID, Priority: priority(smp.t), Current: cur, Request: smp.t.Decision.Request, Protected: smp.protect})
 		byID[smp.t.ID] = smp
 	}
@@ -231,16 +232,16 @@ func (r *Reconciler) tierReclaim(victims []sample, tc config.Tiers) {
 // setThrottle installs a victim's throttle and writes its memory.high (the
 // policy's value, or "max", when the throttle is released).
 func (r *Reconciler) setThrottle(smp sample, th Throttle, b Bounds, what string, level logrus.Level) {
-	old := smp.s.throttle
+	old := smp.s.throttle()
 	if th.High == old.High {
-		smp.s.throttle = th
+		smp.s.setThrottle(th)
 		return
 	}
 	if _, err := r.cg.Write(smp.t.Rel, cgroupfs.FileHigh, r.highValue(smp, th)); err != nil {
 		r.note(smp.t, "write memory.high", err)
 		return
 	}
-	smp.s.throttle = th
+	smp.s.setThrottle(th)
 	smp.s.stats.High = th.High
 	if th.High == 0 {
 		smp.s.stats.High = r.policyHigh(smp)
@@ -257,8 +258,8 @@ func (r *Reconciler) release(smp sample, why string) {
 		r.note(smp.t, "write memory.high", err)
 		return
 	}
-	r.log.WithFields(targetFields(smp.t)).WithField("from", smp.s.throttle.High).Infof("priority-aware reclaim %s: memory.high given back", why)
-	smp.s.throttle = Throttle{}
+	r.log.WithFields(targetFields(smp.t)).WithField("from", smp.s.throttleHigh()).Infof("priority-aware reclaim %s: memory.high given back", why)
+	smp.s.setThrottle(Throttle{})
 	smp.s.stats.High = r.policyHigh(smp)
 }
 
@@ -303,7 +304,7 @@ func (r *Reconciler) Release() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, s := range r.states {
-		if s.throttle.High == 0 {
+		if s.throttleHigh() == 0 {
 			continue
 		}
 		r.release(sample{t: s.target, s: s}, "stopping")
