@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -64,4 +65,74 @@ func BenchmarkCreate(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkHeap reports the heap the core keeps per managed container
+// (B/container, issue 11's memory targets): N containers of the three
+// classes, with container IDs of the runtime's length, created through the
+// core with its state file; the reconciler has ticked over all of them and
+// stopped; the heap after a collection, less the heap before the first
+// creation, over N.
+// Run it with -benchtime 1x: each iteration builds a node anew.
+func BenchmarkHeap(b *testing.B) {
+	classes := []string{"latency-sensitive", "burstable", "best-effort"}
+	for _, n := range []int{1000, 10000} {
+		b.Run(fmt.Sprintf("live=%d", n), func(b *testing.B) {
+			var perCtr float64
+			for range b.N {
+				b.StopTimer()
+				tr := newTree(b, 2)
+				specs := make([]ctrSpec, n)
+				for i := range specs {
+					specs[i] = ctrSpec{id: fmt.Sprintf("%064x", 1<<40+i), pod: fmt.Sprintf("%036x", i/3), class: classes[i%3],
+						request: 2 * mi, limit: limit512}
+					tr.cgroup(specs[i].rel())
+				}
+				log := logrus.New()
+				log.SetOutput(io.Discard)
+				before := heapAfterGC()
+				b.StartTimer()
+				core := node.New(node.Options{Log: log, Host: node.Host{MemTotal: 64 * gi, PageSize: 4096},
+					StateFile: filepath.Join(b.TempDir(), "state.json"), FileConfig: mustConfig(b, tr.configYAML("reconciler:\n  interval: 100ms\n")),
+					Meminfo: func() (int64, int64, error) { return 64 * gi, 64 * gi, nil }, NodePSI: func() (cgroupfs.PSI, error) { return cgroupfs.PSI{}, nil }})
+				if err := core.Configure(""); err != nil {
+					b.Fatal(err)
+				}
+				ctx, cancel := context.WithCancel(context.Background())
+				done := make(chan struct{})
+				go func() { core.Run(ctx); close(done) }()
+				for _, s := range specs {
+					f := s.facts()
+					if _, err := core.Create(f); err != nil {
+						b.Fatal(err)
+					}
+					core.PostCreate(f)
+					core.Start(f)
+				}
+				for deadline := time.Now().Add(30 * time.Second); len(core.Reconciler().Stats()) < n; time.Sleep(20 * time.Millisecond) {
+					if time.Now().After(deadline) {
+						b.Fatalf("the reconciler holds %d of %d containers after 30s", len(core.Reconciler().Stats()), n)
+					}
+				}
+				// Stopped, so that no tick is under way when the heap is
+				// read: the core keeps what it holds.
+				cancel()
+				<-done
+				perCtr += float64(heapAfterGC()-before) / float64(n)
+				b.StopTimer()
+				_ = core.Close()
+				runtime.KeepAlive(specs)
+			}
+			b.ReportMetric(perCtr/float64(b.N), "B/container")
+		})
+	}
+}
+
+// heapAfterGC is the live heap after a full collection.
+func heapAfterGC() int64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return int64(ms.HeapAlloc)
 }

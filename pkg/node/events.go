@@ -383,7 +383,11 @@ func ctrLog(log *logrus.Logger, c Container) *logrus.Entry {
 	return log.WithFields(logrus.Fields{"namespace": c.Pod.Namespace, "pod": c.Pod.Name, "container": c.Ctr.Name})
 }
 
+// logDecision logs a decision and its warnings, then drops the warnings
+// from it: they are said once, not kept with the container for its life
+// (on a node past its protection cap every container has one).
 func logDecision(l *logrus.Entry, event string, d *policy.Decision) {
+	defer func() { d.Warnings = nil }()
 	if !l.Logger.IsLevelEnabled(logrus.InfoLevel) {
 		for _, w := range d.Warnings {
 			l.Warn(w)
