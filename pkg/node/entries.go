@@ -15,20 +15,96 @@ import (
 // a container's entry goes with the container (Remove), or when a
 // Synchronize does not list it running.
 
+// entry is a container's entry as the core keeps it: state.Container's
+// values per file as short lists, not maps. A container has at most five
+// files the plugin sets: a map of them was some 300 bytes each (three per
+// container), the lists are a few dozen.
+type entry struct {
+	path                string
+	set, older, restore fileValues
+}
+
+// fileValues are values per cgroup file, in the order first set.
+type fileValues []fileValue
+
+type fileValue struct{ file, value string }
+
+// get returns file's value.
+func (v fileValues) get(file string) (string, bool) {
+	for _, fv := range v {
+		if fv.file == file {
+			return fv.value, true
+		}
+	}
+	return "", false
+}
+
+// put sets file's value.
+func (v *fileValues) put(file, value string) {
+	for i := range *v {
+		if (*v)[i].file == file {
+			(*v)[i].value = value
+			return
+		}
+	}
+	if *v == nil {
+		*v = make(fileValues, 0, 2)
+	}
+	*v = append(*v, fileValue{file, value})
+}
+
+// toMap is the values as state.Container keeps them, nil for none.
+func (v fileValues) toMap() map[string]string {
+	if len(v) == 0 {
+		return nil
+	}
+	m := make(map[string]string, len(v))
+	for _, fv := range v {
+		m[fv.file] = fv.value
+	}
+	return m
+}
+
+// valuesOf is the values of a state.Container map.
+func valuesOf(m map[string]string) fileValues {
+	if len(m) == 0 {
+		return nil
+	}
+	v := make(fileValues, 0, len(m))
+	for file, value := range m {
+		v = append(v, fileValue{file, value})
+	}
+	return v
+}
+
+// record is the entry as the state saves it.
+func (e *entry) record() *state.Container {
+	set := e.set.toMap()
+	if set == nil {
+		set = map[string]string{}
+	}
+	return &state.Container{Path: e.path, Set: set, Older: e.older.toMap(), Restore: e.restore.toMap()}
+}
+
+// entryOf is a saved entry as the core keeps it.
+func entryOf(c *state.Container) *entry {
+	return &entry{path: c.Path, set: valuesOf(c.Set), older: valuesOf(c.Older), restore: valuesOf(c.Restore)}
+}
+
 // entry returns the entry of container id, made for cgroup rel when there
 // is none. Callers hold n.mu.
-func (n *Node) entry(id, rel string) *state.Container {
+func (n *Node) entry(id, rel string) *entry {
 	if n.entries == nil {
-		n.entries = map[string]*state.Container{}
+		n.entries = map[string]*entry{}
 	}
 	e := n.entries[id]
 	if e == nil {
-		e = &state.Container{Path: rel, Set: map[string]string{}}
+		e = &entry{path: rel}
 		n.entries[id] = e
 		n.entryChanged(id)
 	}
-	if e.Path != rel {
-		e.Path = rel
+	if e.path != rel {
+		e.path = rel
 		n.entryChanged(id)
 	}
 	return e
@@ -44,32 +120,26 @@ func (n *Node) forget(id string) {
 
 // noteSet records that the plugin sets file to value in container id's
 // cgroup: the previous value of the plugin's, if another, stays
-// recognisable as the plugin's (Older). Callers hold n.mu.
-func (n *Node) noteSet(id string, e *state.Container, file, value string) {
-	old, ok := e.Set[file]
+// recognisable as the plugin's (older). Callers hold n.mu.
+func (n *Node) noteSet(id string, e *entry, file, value string) {
+	old, ok := e.set.get(file)
 	if ok && old == value {
 		return
 	}
 	if ok {
-		if e.Older == nil {
-			e.Older = map[string]string{}
-		}
-		e.Older[file] = old
+		e.older.put(file, old)
 	}
-	e.Set[file] = value
+	e.set.put(file, value)
 	n.entryChanged(id)
 }
 
 // noteRestore records the value file gets back at cleanup. Callers hold
 // n.mu.
-func (n *Node) noteRestore(id string, e *state.Container, file, value string) {
-	if old, ok := e.Restore[file]; ok && old == value {
+func (n *Node) noteRestore(id string, e *entry, file, value string) {
+	if old, ok := e.restore.get(file); ok && old == value {
 		return
 	}
-	if e.Restore == nil {
-		e.Restore = map[string]string{}
-	}
-	e.Restore[file] = value
+	e.restore.put(file, value)
 	n.entryChanged(id)
 }
 
@@ -122,7 +192,7 @@ func (n *Node) resyncKubelet(c Container) map[string]string {
 // One read per file and event (Start, PostUpdate, Synchronize). Callers
 // hold n.mu.
 func (n *Node) noteV1(id, rel string, values map[string]int64) {
-	var e *state.Container
+	var e *entry
 	for _, file := range []string{cgroupfs.V1SoftLimit, cgroupfs.V1Swappiness, cgroupfs.V1MemSwLimit} {
 		v, ok := values[file]
 		if !ok {
@@ -138,8 +208,9 @@ func (n *Node) noteV1(id, rel string, values map[string]int64) {
 			e = n.entry(id, rel)
 		}
 		want, found := state.V1Value(v), state.V1Value(cur)
-		prev, known := e.Set[file]
-		ours := known && (found == prev || found == e.Older[file])
+		prev, known := e.set.get(file)
+		older, _ := e.older.get(file)
+		ours := known && (found == prev || found == older)
 		switch {
 		case ours:
 		case !known && found == want:

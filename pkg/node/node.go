@@ -99,7 +99,7 @@ type Node struct {
 	// entries are, per container ID, the files the plugin set in the
 	// container's cgroup (for cleanup); see entries.go. Kept across
 	// restarts in the state file.
-	entries map[string]*state.Container
+	entries map[string]*entry
 	// promises are, per container ID, the protection promised, as the
 	// state file keeps it for short-lived processes (see OneShot).
 	promises map[string]state.Promise

@@ -60,13 +60,10 @@ func (n *Node) loadState() {
 		if e == nil || e.Path == "" {
 			continue
 		}
-		if e.Set == nil {
-			e.Set = map[string]string{}
-		}
 		if n.entries == nil {
-			n.entries = map[string]*state.Container{}
+			n.entries = map[string]*entry{}
 		}
-		n.entries[id] = e
+		n.entries[id] = entryOf(e)
 	}
 }
 
@@ -109,7 +106,7 @@ func (n *Node) saveState() {
 			if rec.Containers == nil {
 				rec.Containers = map[string]*state.Container{}
 			}
-			rec.Containers[id] = e
+			rec.Containers[id] = e.record()
 		} else {
 			rec.DropContainers = append(rec.DropContainers, id)
 		}
