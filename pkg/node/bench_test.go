@@ -103,8 +103,15 @@ func BenchmarkHeap(b *testing.B) {
 				go func() { core.Run(ctx); close(done) }()
 				for _, s := range specs {
 					f := s.facts()
-					if _, err := core.Create(f); err != nil {
+					d, err := core.Create(f)
+					if err != nil {
 						b.Fatal(err)
+					}
+					// The runtime writes the adjustment's values into the
+					// container's cgroup: without them the reconciler
+					// repairs drift in every container.
+					for file, v := range d.UnifiedV2() {
+						tr.cgroupWrite(s.rel(), file, v)
 					}
 					core.PostCreate(f)
 					core.Start(f)
