@@ -26,8 +26,10 @@ type shrinkWatch struct {
 	peak int
 	// big tells that the node held releaseMin containers since it was
 	// last empty.
-	big       bool
-	releasing atomic.Bool
+	big bool
+	// releasing is set while a release runs; again asks it to run once
+	// more when it is done (maps were made anew meanwhile).
+	releasing, again atomic.Bool
 	// release frees memory; debug.FreeOSMemory unless a test sets it.
 	release func()
 }
@@ -42,18 +44,29 @@ func (n *Node) noteCount(count int) {
 		return
 	}
 	fell := count <= w.peak/2 && (w.peak-count >= releaseStep || count == 0)
-	if !w.big || !fell || !w.releasing.CompareAndSwap(false, true) {
+	if !w.big || !fell {
 		return
 	}
 	w.peak = count
 	w.big = count > 0
-	n.containers, n.requests, n.entries = maps.Clone(n.containers), maps.Clone(n.requests), maps.Clone(n.entries)
+	// Made anew at their size: maps.Clone would keep the capacity of the
+	// peak (Go maps never shrink).
+	n.containers, n.requests = maps.Collect(maps.All(n.containers)), maps.Collect(maps.All(n.requests))
+	n.entries, n.promises = maps.Collect(maps.All(n.entries)), maps.Collect(maps.All(n.promises))
+	w.again.Store(true)
+	if !w.releasing.CompareAndSwap(false, true) {
+		return // the release under way runs again
+	}
 	release := w.release
 	if release == nil {
 		release = debug.FreeOSMemory
 	}
 	go func() {
-		defer w.releasing.Store(false)
-		release()
+		for w.again.Swap(false) {
+			release()
+		}
+		w.releasing.Store(false)
+		// A request that came between the last Swap and the Store is
+		// served by the next fall; the maps are already small.
 	}()
 }

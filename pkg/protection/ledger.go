@@ -132,8 +132,9 @@ func (l *Ledger) shrink() {
 	if l.peak < 512 || len(l.promises)*4 >= l.peak {
 		return
 	}
-	l.promises, l.files, l.maxes = maps.Clone(l.promises), maps.Clone(l.files), maps.Clone(l.maxes)
-	l.sumMin, l.sumLow = maps.Clone(l.sumMin), maps.Clone(l.sumLow)
+	// Collected anew, not cloned: maps.Clone keeps the capacity.
+	l.promises, l.files, l.maxes = maps.Collect(maps.All(l.promises)), maps.Collect(maps.All(l.files)), maps.Collect(maps.All(l.maxes))
+	l.sumMin, l.sumLow = maps.Collect(maps.All(l.sumMin)), maps.Collect(maps.All(l.sumLow))
 	l.peak = len(l.promises)
 }
 

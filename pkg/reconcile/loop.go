@@ -349,7 +349,8 @@ func (r *Reconciler) Tick(now time.Time) {
 	// new one, sized for what is left.
 	r.statesPeak = max(r.statesPeak, len(r.states))
 	if r.statesPeak >= 512 && len(r.states)*4 < r.statesPeak {
-		r.states, r.statesPeak = maps.Clone(r.states), len(r.states)
+		// Collected anew, not cloned: maps.Clone keeps the capacity.
+		r.states, r.statesPeak = maps.Collect(maps.All(r.states)), len(r.states)
 	}
 	if r.version == 2 {
 		r.tiers(now, samples, rc)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -230,4 +231,37 @@ func TestRunStopsOnCancel(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestStatesShrinkAfterMassRemoval: once the containers fell to a quarter
+// of their peak the reconciler's map of them is made anew at its size;
+// cloned, as it was, it kept the capacity of the peak.
+func TestStatesShrinkAfterMassRemoval(t *testing.T) {
+	const peak = 20000
+	h := newHarness(t, 2, config.Default())
+	ids := make([]string, peak)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%064x", i)
+	}
+	before := heapNow()
+	for _, id := range ids {
+		h.r.states[id] = &state{}
+	}
+	h.r.statesPeak = peak // as the last tick that saw them left it
+	full := heapNow() - before
+	h.r.Tick(at(0)) // none of them is a target any more
+	left := heapNow() - before
+	t.Logf("%d B per container with %d, %d B left", full/peak, peak, left)
+	if len(h.r.states) != 0 || left > 32<<10 {
+		t.Errorf("%d states, %d bytes left after %d containers went (%d with them); want none, under 32 KiB", len(h.r.states), left, peak, full)
+	}
+	runtime.KeepAlive(ids)
+}
+
+func heapNow() int64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return int64(ms.HeapAlloc)
 }
