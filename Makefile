@@ -154,6 +154,7 @@ bench: e2e-deps e2e-bin image
 	@mkdir -p $(BENCH_OUT)
 	$(GO) test -run '^$$' -bench 'Tick|RawRead' -benchtime 20x -count 5 ./pkg/reconcile/ > $(BENCH_OUT)/reconciler.txt
 	TMPDIR=/dev/shm $(GO) test -run '^$$' -bench '^BenchmarkCreate$$' -benchtime 3000x -count 3 ./pkg/node/ > $(BENCH_OUT)/events.txt
+	TMPDIR=/dev/shm $(GO) test -run '^$$' -bench '^BenchmarkHeap$$' -benchtime 1x -count 3 ./pkg/node/ >> $(BENCH_OUT)/events.txt
 	$(GO) test -run '^$$' -bench '^BenchmarkScrape$$' -benchtime 5x -count 3 ./pkg/metrics/ >> $(BENCH_OUT)/events.txt
 	BENCH_OUT=$(BENCH_OUT) $(GO) test -count=1 -run '^TestHookCost$$' -v -timeout 30m ./test/bench/hook/
 	BENCH_OUT=$(BENCH_OUT) $(GO) test -count=1 -run '^TestOCIHookCost$$' -v -timeout 10m ./test/bench/ocihook/
