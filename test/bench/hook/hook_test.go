@@ -253,6 +253,10 @@ type PluginRSS struct {
 	ReturnedPct float64 `json:"returned_pct"`
 	// HWMKiB is the kernel's high-water mark of RSS (VmHWM) at the end.
 	HWMKiB int64 `json:"hwm_kib"`
+	// StartFileKiB and SettledFileKiB are the file-backed part of the
+	// RSS (RssFile: the binary's own pages) at the start and at the end.
+	StartFileKiB   int64 `json:"start_file_kib"`
+	SettledFileKiB int64 `json:"settled_file_kib"`
 }
 
 // StatePhase is what nri-memqos wrote to its state directory during one
@@ -489,7 +493,7 @@ func TestHookCost(t *testing.T) {
 	}
 	rss := map[string]*PluginRSS{}
 	for _, s := range []*setup{noop, memqos} {
-		rss[s.name] = &PluginRSS{Setup: s.name, StartKiB: s.status(t, "VmRSS")}
+		rss[s.name] = &PluginRSS{Setup: s.name, StartKiB: s.status(t, "VmRSS"), StartFileKiB: s.status(t, "RssFile")}
 	}
 	t.Logf("nri-memqos pid %d synchronized: VmRSS %d KiB; noop VmRSS %d KiB; metrics on %s",
 		memqos.proc.Pid(), rss[setupMemqos].StartKiB, rss[setupNoop].StartKiB, metricsAddr)
@@ -638,6 +642,7 @@ func TestHookCost(t *testing.T) {
 		r := rss[s.name]
 		r.SettledKiB = s.status(t, "VmRSS")
 		r.HWMKiB = s.status(t, "VmHWM")
+		r.SettledFileKiB = s.status(t, "RssFile")
 		r.ReturnedPct = math.Round(1000*(float64(r.SettledKiB)/float64(r.StartKiB)-1)) / 10
 		rep.RSS = append(rep.RSS, *r)
 	}

@@ -44,6 +44,10 @@ type hookRSS struct {
 	At          []hookRSSAt `json:"at"`
 	SettledKiB  int64       `json:"settled_kib"`
 	ReturnedPct float64     `json:"returned_pct"`
+	// StartFileKiB and SettledFileKiB: RssFile, the binary's own pages
+	// (0 in reports from before they were measured).
+	StartFileKiB   int64 `json:"start_file_kib"`
+	SettledFileKiB int64 `json:"settled_file_kib"`
 }
 
 type hookStatePerN struct {
@@ -297,6 +301,11 @@ func renderHook(w func(string, ...any), h *hookReport, out string) ([]string, er
 	w("| 0 (all removed, 2 s later) | %.1f MiB (%+.1f%% of start) | | %.1f MiB (%+.1f%%) | |", kib(mq.SettledKiB), mq.ReturnedPct, kib(noop.SettledKiB), noop.ReturnedPct)
 	w("")
 	w("RSS is VmRSS, the largest reading at each N (after the fill and after each churn chunk); it includes what the scrapes of nri-memqos' /metrics cost (two per churn phase, for the state counter below: they gather its per-container series), which the reading right after the fill does not. Targets: nri-memqos ≤ 16 MiB with 1 000 containers, ≤ 24 MiB with 10 000 (the largest reading), within 10%% of its start after all were removed.")
+	if mq.StartFileKiB > 0 && noop.StartFileKiB > 0 {
+		w("")
+		w("Of the RSS at the start, the binary's own pages (RssFile, file-backed: a Go binary's text and read-only data are nearly all touched at start-up) are %.1f MiB for nri-memqos and %.1f MiB for the no-op plugin; at the end %.1f and %.1f MiB. The rest is anonymous: the Go heap and the runtime's own memory.",
+			kib(mq.StartFileKiB), kib(noop.StartFileKiB), kib(mq.SettledFileKiB), kib(noop.SettledFileKiB))
+	}
 	if h.State.Available {
 		w("State bytes are the increase of `%s` over all churn phases at that N (journal appends and compactions) over the NRI container events relayed to the plugin meanwhile (7 per step); target: O(1) in N.", h.State.Counter)
 	} else {
