@@ -54,7 +54,7 @@ func main() {
 }
 
 // gcPercent is the plugin's GOGC when the environment sets none. The
-// plugin's live heap is small (a few KB per container) and what it
+// plugin's live heap is small (about 2 KB per container) and what it
 // allocates is short-lived (NRI requests, scrapes): at Go's default of 100
 // the heap it keeps resident is twice what is live, most of the plugin's
 // anonymous memory. At 50 it is one and a half times, for a collection

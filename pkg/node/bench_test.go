@@ -90,7 +90,7 @@ func BenchmarkHeap(b *testing.B) {
 				}
 				log := logrus.New()
 				log.SetOutput(io.Discard)
-				before := heapAfterGC()
+				before := node.HeapNow()
 				b.StartTimer()
 				core := node.New(node.Options{Log: log, Host: node.Host{MemTotal: 64 * gi, PageSize: 4096},
 					StateFile: filepath.Join(b.TempDir(), "state.json"), FileConfig: mustConfig(b, tr.configYAML("reconciler:\n  interval: 100ms\n")),
@@ -125,7 +125,7 @@ func BenchmarkHeap(b *testing.B) {
 				// read: the core keeps what it holds.
 				cancel()
 				<-done
-				perCtr += float64(heapAfterGC()-before) / float64(n)
+				perCtr += float64(node.HeapNow()-before) / float64(n)
 				b.StopTimer()
 				_ = core.Close()
 				runtime.KeepAlive(specs)
@@ -133,13 +133,4 @@ func BenchmarkHeap(b *testing.B) {
 			b.ReportMetric(perCtr/float64(b.N), "B/container")
 		})
 	}
-}
-
-// heapAfterGC is the live heap after a full collection.
-func heapAfterGC() int64 {
-	runtime.GC()
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return int64(ms.HeapAlloc)
 }

@@ -31,3 +31,6 @@ func (n *Node) AncestorWriterRunning() bool {
 // SetMemoryRelease replaces what the core calls to give memory back after
 // a mass removal.
 func (n *Node) SetMemoryRelease(f func()) { n.shrink.release = f }
+
+// HeapNow is the live heap after a full collection (memory tests).
+var HeapNow = heapNow
